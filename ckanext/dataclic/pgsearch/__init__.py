@@ -1,0 +1,1 @@
+"""PostgreSQL-backed stand-in for CKAN's Solr search index."""
