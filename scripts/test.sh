@@ -8,6 +8,25 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/install.sh --test
+
+# OS tools some tests drive. As root they are installed from Debian; elsewhere the tests that
+# need them skip and say which package is missing.
+os_packages=()
+if command -v docker >/dev/null && ! docker compose version >/dev/null 2>&1 \
+        && ! command -v docker-compose >/dev/null; then
+    os_packages+=(docker-compose)   # checks docker/compose.yml (no Docker engine needed)
+fi
+if [ ${#os_packages[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "test: installing Debian packages: ${os_packages[*]}" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${os_packages[@]}" >/dev/null 2>&1 \
+            || { apt-get update -q >/dev/null 2>&1 \
+                 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${os_packages[@]}" >/dev/null; } \
+            || echo "test: could not install ${os_packages[*]}; the tests that need them will skip" >&2
+    else
+        echo "test: not root: not installing ${os_packages[*]}; the tests that need them will skip" >&2
+    fi
+fi
 bash scripts/services.sh start
 # shellcheck disable=SC1091
 source .services/env

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Brings up a working portal with ckanext-dataclic on embedded defaults, at http://127.0.0.1:5000
+#
+#   scripts/demo.sh          install, start services, initialise, seed, serve (in the background)
+#   scripts/demo.sh stop     stop the web server and worker it started (and any PostgreSQL /
+#                            Redis that scripts/services.sh had to start)
+#   scripts/demo.sh status   say what runs
+#
+# Everything it writes lives in .run/demo/ (git-ignored): ckan.ini, storage, logs, PIDs.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUN="$ROOT/.run/demo"
+INI="$RUN/ckan.ini"
+PORT=${DATACLIC_DEMO_PORT:-5000}
+CKAN="$ROOT/.venv/bin/ckan"
+say() { printf 'demo: %s\n' "$*" >&2; }
+die() { printf 'demo: ERROR: %s\n' "$*" >&2; exit 1; }
+
+running() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+
+stop() {
+    for name in web worker; do
+        if running "$name"; then
+            kill "$(cat "$RUN/$name.pid")" && say "stopped $name (pid $(cat "$RUN/$name.pid"))"
+        fi
+        rm -f "$RUN/$name.pid"
+    done
+    bash "$ROOT/scripts/services.sh" stop
+}
+
+status() {
+    for name in web worker; do
+        if running "$name"; then say "$name running (pid $(cat "$RUN/$name.pid"))"; else say "$name not running"; fi
+    done
+}
+
+configure() {
+    # shellcheck disable=SC1091
+    source "$ROOT/.services/env"
+    local db=ckan_demo
+    if ! psql "$DATACLIC_PG_URL/postgres" -Atqc "select 1 from pg_database where datname = '$db'" | grep -q 1; then
+        psql "$DATACLIC_PG_URL/postgres" -qc "create database $db" >/dev/null
+    fi
+    mkdir -p "$RUN/storage"
+    if [ ! -f "$INI" ]; then
+        "$CKAN" generate config "$INI" >/dev/null
+    fi
+    # Re-applied on every start so the URLs follow the services actually in use.
+    "$CKAN" config-tool "$INI" \
+        "sqlalchemy.url=$DATACLIC_PG_URL/$db" \
+        "ckan.redis.url=$DATACLIC_REDIS_URL/0" \
+        "ckan.site_url=http://127.0.0.1:$PORT" \
+        "ckan.site_title=Dataclic (demo)" \
+        "ckan.storage_path=$RUN/storage" \
+        "ckan.plugins=dataclic_pgsearch dataclic activity" \
+        "ckan.locales_offered=fr en" \
+        "ckan.locale_default=fr" \
+        "solr_url=http://127.0.0.1:8983/solr/not-used-with-dataclic-pgsearch" >/dev/null
+}
+
+initialise() {
+    say "initialising the database"
+    "$CKAN" -c "$INI" db init >/dev/null 2>&1 || "$CKAN" -c "$INI" db init
+    "$CKAN" -c "$INI" db upgrade -p dataclic >/dev/null 2>&1 || true
+    local pw_file="$RUN/admin-password"
+    if [ ! -f "$pw_file" ]; then
+        "$ROOT/.venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(12))' > "$pw_file"
+    fi
+    if ! "$CKAN" -c "$INI" user show admin 2>/dev/null | grep -q "name=admin"; then
+        "$CKAN" -c "$INI" user add admin email=admin@example.org password="$(cat "$pw_file")" >/dev/null
+    fi
+    "$CKAN" -c "$INI" sysadmin add admin >/dev/null 2>&1 || true
+    say "seeding demo content"
+    "$ROOT/.venv/bin/python" "$ROOT/scripts/seed_demo.py" "$INI"
+    "$CKAN" -c "$INI" search-index rebuild >/dev/null 2>&1 || "$CKAN" -c "$INI" search-index rebuild
+}
+
+serve() {
+    if ! running web; then
+        nohup "$CKAN" -c "$INI" run -H 127.0.0.1 -p "$PORT" -r > "$RUN/web.log" 2>&1 &
+        echo $! > "$RUN/web.pid"
+    fi
+    if ! running worker; then
+        nohup "$CKAN" -c "$INI" jobs worker > "$RUN/worker.log" 2>&1 &
+        echo $! > "$RUN/worker.pid"
+    fi
+    for _ in $(seq 120); do
+        if "$ROOT/.venv/bin/python" - "$PORT" <<'PY' 2>/dev/null
+import sys, urllib.request
+urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/api/3/action/status_show", timeout=2)
+PY
+        then
+            say "portal ready at http://127.0.0.1:$PORT"
+            say "log in as: admin / $(cat "$RUN/admin-password")"
+            say "logs: $RUN/web.log, $RUN/worker.log; stop with: bash scripts/demo.sh stop"
+            return
+        fi
+        running web || die "the web server exited; see $RUN/web.log"
+        sleep 0.5
+    done
+    die "the portal did not answer within 60 s; see $RUN/web.log"
+}
+
+case "${1:-start}" in
+    start)
+        bash "$ROOT/scripts/install.sh"
+        bash "$ROOT/scripts/services.sh" start
+        mkdir -p "$RUN"
+        configure
+        initialise
+        serve
+        ;;
+    stop) stop ;;
+    status) status ;;
+    *) die "usage: $0 [start|stop|status]" ;;
+esac
