@@ -1,0 +1,500 @@
+"""The territory referential: communes, EPCI, départements, régions, and their contours."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+from .codes import PerimeterError, PerimeterId, normalise_code, parse_perimeter_id
+from .search import SearchIndex, SearchResult
+
+ParentRef = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class Commune:
+    """A current commune (or a municipal arrondissement, when ``kind`` says so)."""
+
+    code: str
+    name: str
+    epci_siren: str | None
+    epci_name: str | None
+    departement_code: str
+    region_code: str
+    population: int = 0
+    postcodes: tuple[str, ...] = ()
+    kind: str = "commune"
+    parent_code: str | None = None  # the commune of a municipal arrondissement
+
+
+@dataclass(frozen=True)
+class Epci:
+    siren: str
+    name: str
+    type: str
+    population: int
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AttachedCode:
+    """A code that identifies rows but is no current commune: déléguée, associée, former."""
+
+    code: str
+    name: str
+    kind: str  # "deleguee", "associee" or "former"
+    commune_code: str
+
+
+@dataclass
+class ContourSource:
+    """Where the geometry of some communes came from, and its vintage."""
+
+    name: str
+    vintage: str
+    communes: int
+
+
+class Perimeter:
+    """A resolved perimeter: codes for code-keyed data, names, parents and a lazy geometry."""
+
+    __slots__ = ("_ref", "code", "codes", "communes", "id", "kind", "name", "parents", "vintage")
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        kind: str,
+        code: str,
+        name: str,
+        vintage: str,
+        communes: tuple[str, ...],
+        codes: frozenset[str],
+        parents: list[ParentRef],
+        referential: Referential,
+    ) -> None:
+        self.id = id
+        self.kind = kind
+        self.code = code
+        self.name = name
+        self.vintage = vintage
+        self.communes = communes
+        self.codes = codes
+        self.parents = parents
+        self._ref = referential
+
+    @property
+    def geometry(self) -> Any:
+        """Union of the communes' contours, EPSG:4326, computed once per referential."""
+        return self._ref.perimeter_geometry(self)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        return tuple(self.geometry.bounds)  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return f"Perimeter({self.id!r}, {self.name!r}, {len(self.communes)} communes)"
+
+
+@dataclass
+class Referential:
+    """Every territory of one COG vintage, with lookups by code, name and perimeter."""
+
+    vintage: str
+    communes: dict[str, Commune]
+    arrondissements: dict[str, Commune]
+    attached: dict[str, AttachedCode]
+    epcis: dict[str, Epci]
+    departements: dict[str, tuple[str, str]]  # code -> (name, region code)
+    regions: dict[str, str]
+    contour_loader: Callable[[], dict[str, Any]] | None = None
+    contour_sources: list[ContourSource] = field(default_factory=list)
+    _contours: dict[str, Any] | None = field(default=None, repr=False)
+    _geometry_cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _perimeter_cache: dict[str, Perimeter] = field(default_factory=dict, repr=False)
+    _index: SearchIndex | None = field(default=None, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    _default: ClassVar[Referential | None] = None  # the embedded referential, once loaded
+
+    def __post_init__(self) -> None:
+        self._extra_codes: dict[str, set[str]] = {}
+        for code, arrondissement in self.arrondissements.items():
+            self._extra_codes.setdefault(arrondissement.parent_code or "", set()).add(code)
+        for code, item in self.attached.items():
+            self._extra_codes.setdefault(item.commune_code, set()).add(code)
+        self._by_departement: dict[str, list[str]] = {}
+        self._by_region: dict[str, list[str]] = {}
+        for commune in self.communes.values():
+            self._by_departement.setdefault(commune.departement_code, []).append(commune.code)
+            self._by_region.setdefault(commune.region_code, []).append(commune.code)
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def default(cls) -> Referential:
+        """The referential embedded in the package, loaded once per process."""
+        if Referential._default is None:
+            from .embedded import read_cog
+
+            Referential._default = cls.from_cog_tables(read_cog(), contour_loader=_embedded)
+        return Referential._default
+
+    @classmethod
+    def from_cog_tables(
+        cls,
+        tables: dict[str, Any],
+        *,
+        contour_loader: Callable[[], dict[str, Any]] | None = None,
+    ) -> Referential:
+        """Build from the compact tables of ``cog.json.gz`` (see build_referential.py)."""
+        epcis: dict[str, Epci] = {}
+        epci_of: dict[str, Epci] = {}
+        for siren, name, kind, population, members in tables["epci"]:
+            epci = Epci(siren, name, kind, int(population or 0), tuple(sorted(members)))
+            epcis[siren] = epci
+            for member in members:
+                epci_of[member] = epci
+        communes: dict[str, Commune] = {}
+        arrondissements: dict[str, Commune] = {}
+        attached: dict[str, AttachedCode] = {}
+        formers: list[tuple[str, str]] = []
+        for row in tables["communes"]:
+            code, kind, name, dep, reg, parent, population, postcodes, former, _siren = row
+            if kind == "COM":
+                epci = epci_of.get(code)
+                communes[code] = Commune(
+                    code=code,
+                    name=name,
+                    epci_siren=epci.siren if epci else None,
+                    epci_name=epci.name if epci else None,
+                    departement_code=dep,
+                    region_code=reg,
+                    population=int(population or 0),
+                    postcodes=tuple(postcodes),
+                )
+                formers.extend((old, code) for old in former)
+            elif kind == "ARM":
+                arrondissements[code] = Commune(
+                    code=code,
+                    name=name,
+                    epci_siren=None,
+                    epci_name=None,
+                    departement_code=dep,
+                    region_code=reg,
+                    population=int(population or 0),
+                    postcodes=tuple(postcodes),
+                    kind="arrondissement",
+                    parent_code=parent,
+                )
+            elif code != parent:  # a déléguée keeping its chef-lieu's code adds nothing
+                attached[code] = AttachedCode(
+                    code, name, "deleguee" if kind == "COMD" else "associee", parent
+                )
+        for old, owner in formers:
+            if old not in communes and old not in arrondissements and old not in attached:
+                attached[old] = AttachedCode(old, old, "former", owner)
+        # Arrondissements inherit the EPCI of their commune.
+        for code, arrondissement in list(arrondissements.items()):
+            parent = communes.get(arrondissement.parent_code or "")
+            if parent is not None:
+                arrondissements[code] = replace(
+                    arrondissement, epci_siren=parent.epci_siren, epci_name=parent.epci_name
+                )
+        return cls(
+            vintage=tables["vintage"],
+            communes=communes,
+            arrondissements=arrondissements,
+            attached=attached,
+            epcis=epcis,
+            departements={code: (name, reg) for code, name, reg in tables["departements"]},
+            regions={code: name for code, name in tables["regions"]},
+            contour_loader=contour_loader,
+            contour_sources=[
+                ContourSource(tables.get("sources", {}).get("contours", "embedded"), "", 0)
+            ]
+            if contour_loader is _embedded
+            else [],
+        )
+
+    # -- codes ----------------------------------------------------------------------------
+
+    def normalise_code(self, code: str, *, pad: bool = True) -> str:
+        return normalise_code(code, pad=pad)
+
+    def current_commune(self, code: str, *, pad: bool = True) -> Commune | None:
+        """Today's commune for any code seen in data; ``None`` when the code is unknown."""
+        key = normalise_code(code, pad=pad)
+        commune = self.communes.get(key)
+        if commune is not None:
+            return commune
+        arrondissement = self.arrondissements.get(key)
+        if arrondissement is not None:
+            return self.communes.get(arrondissement.parent_code or "")
+        item = self.attached.get(key)
+        if item is not None:
+            return self.communes.get(item.commune_code)
+        if len(key) == 5 and key.startswith("20") and key.isdigit():
+            # Corsica's pre-1976 numbering: 20xxx became 2Axxx or 2Bxxx.
+            for corsican in ("2A", "2B"):
+                found = self.current_commune(corsican + key[2:], pad=False)
+                if found is not None:
+                    return found
+        return None
+
+    def is_known_code(self, code: str, *, pad: bool = True) -> bool:
+        return self.current_commune(code, pad=pad) is not None
+
+    def codes_of_commune(self, code: str) -> set[str]:
+        """The commune's own code plus every code whose rows belong to it."""
+        found = {code}
+        found.update(self._extra_codes.get(code, ()))
+        corsican = {"20" + c[2:] for c in found if c.startswith(("2A", "2B"))}
+        return found | corsican
+
+    # -- perimeters -----------------------------------------------------------------------
+
+    def resolve(self, perimeter: str) -> Perimeter:
+        """Resolve ``kind:code`` to a Perimeter; PerimeterError when malformed or unknown."""
+        cached = self._perimeter_cache.get(perimeter) if isinstance(perimeter, str) else None
+        if cached is not None:
+            return cached
+        parsed = parse_perimeter_id(perimeter)
+        resolved = self._resolve_parsed(parsed)
+        with self._lock:
+            self._perimeter_cache[perimeter] = resolved
+            self._perimeter_cache.setdefault(resolved.id, resolved)
+        return resolved
+
+    def _unknown(self, what: str, code: str) -> PerimeterError:
+        return PerimeterError(f"Unknown {what} {code!r} in the {self.vintage} referential",
+                              field="code")
+
+    def _commune_or_arrondissement(self, code: str) -> Commune:
+        commune = self.communes.get(code) or self.arrondissements.get(code)
+        if commune is not None:
+            return commune
+        if code.startswith("20") and code.isdigit():
+            raise PerimeterError(
+                f"Commune code {code!r} uses Corsica's former numbering; use 2A or 2B "
+                f"(e.g. 2A{code[2:]})",
+                field="code",
+            )
+        item = self.attached.get(code)
+        if item is not None:
+            current = self.communes[item.commune_code]
+            raise PerimeterError(
+                f"Commune {code!r} is no longer a commune: it is part of {current.code} "
+                f"({current.name}); use commune:{current.code}",
+                field="code",
+            )
+        raise self._unknown("commune", code)
+
+    def _resolve_parsed(self, parsed: PerimeterId) -> Perimeter:
+        kind, code = parsed.kind, parsed.code
+        if kind == "commune":
+            commune = self._commune_or_arrondissement(code)
+            return self._perimeter(parsed, commune.name, [commune.code],
+                                   self._parents_of_commune(commune))
+        if kind == "communes":
+            members = [self._commune_or_arrondissement(c) for c in parsed.codes]
+            name = ", ".join(m.name for m in members[:3])
+            if len(members) > 3:
+                name += f" (+{len(members) - 3})"
+            return self._perimeter(parsed, name, [m.code for m in members],
+                                   self._parents_of_many(members))
+        if kind == "epci":
+            epci = self.epcis.get(code)
+            if epci is None:
+                raise self._unknown("EPCI SIREN", code)
+            members = [self.communes[c] for c in epci.members if c in self.communes]
+            return self._perimeter(parsed, epci.name, list(epci.members),
+                                   self._parents_of_many(members, with_epci=False))
+        if kind == "departement":
+            if code not in self.departements:
+                raise self._unknown("département", code)
+            name, region = self.departements[code]
+            parents = [("region", region, self.regions.get(region, region))]
+            return self._perimeter(parsed, name, self._by_departement.get(code, []), parents)
+        if code not in self.regions:
+            raise self._unknown("région", code)
+        return self._perimeter(parsed, self.regions[code], self._by_region.get(code, []), [])
+
+    def _perimeter(
+        self, parsed: PerimeterId, name: str, communes: Iterable[str], parents: list[ParentRef]
+    ) -> Perimeter:
+        members = tuple(sorted(set(communes)))
+        codes: set[str] = set()
+        for member in members:
+            codes |= self.codes_of_commune(member)
+        return Perimeter(
+            id=parsed.id,
+            kind=parsed.kind,
+            code=parsed.code,
+            name=name,
+            vintage=self.vintage,
+            communes=members,
+            codes=frozenset(codes),
+            parents=parents,
+            referential=self,
+        )
+
+    def _parents_of_commune(self, commune: Commune) -> list[ParentRef]:
+        parents: list[ParentRef] = []
+        if commune.kind == "arrondissement" and commune.parent_code in self.communes:
+            parent = self.communes[commune.parent_code]
+            parents.append(("commune", parent.code, parent.name))
+        if commune.epci_siren:
+            parents.append(("epci", commune.epci_siren, commune.epci_name or ""))
+        return parents + self._parents_of_many([commune], with_epci=False)
+
+    def _parents_of_many(self, members: list[Commune], *, with_epci: bool = True) -> list[ParentRef]:
+        parents: list[ParentRef] = []
+        if with_epci:
+            sirens = sorted({m.epci_siren for m in members if m.epci_siren})
+            parents += [("epci", s, self.epcis[s].name) for s in sirens]
+        for dep in sorted({m.departement_code for m in members}):
+            parents.append(("departement", dep, self.departements.get(dep, (dep, ""))[0]))
+        for reg in sorted({m.region_code for m in members}):
+            parents.append(("region", reg, self.regions.get(reg, reg)))
+        return parents
+
+    # -- geometry -------------------------------------------------------------------------
+
+    def contours(self) -> dict[str, Any]:
+        """Commune (and arrondissement) code -> MultiPolygon, loaded on first use."""
+        if self._contours is None:
+            with self._lock:
+                if self._contours is None:
+                    loaded = self.contour_loader() if self.contour_loader else {}
+                    for source in self.contour_sources:
+                        if not source.communes:
+                            source.communes = len(loaded)
+                    self._contours = loaded
+        return self._contours
+
+    def commune_geometry(self, code: str) -> Any | None:
+        return self.contours().get(code)
+
+    def communes_without_geometry(self) -> list[str]:
+        contours = self.contours()
+        return sorted(c for c in self.communes if c not in contours)
+
+    def perimeter_geometry(self, perimeter: Perimeter) -> Any:
+        cached = self._geometry_cache.get(perimeter.id)
+        if cached is not None:
+            return cached
+        import shapely
+
+        if perimeter.kind == "region":
+            # Union of the départements' (cached) unions is cheaper than one big union.
+            deps = sorted({self.communes[c].departement_code for c in perimeter.communes})
+            parts = [self.resolve(f"departement:{d}").geometry for d in deps]
+        else:
+            contours = self.contours()
+            parts = [contours[c] for c in perimeter.communes if c in contours]
+        if not parts:
+            geometry = shapely.MultiPolygon()
+        elif len(parts) == 1:
+            geometry = parts[0]
+        else:
+            geometry = shapely.union_all(parts)
+            if not geometry.is_valid:
+                geometry = shapely.make_valid(geometry)
+        with self._lock:
+            self._geometry_cache[perimeter.id] = geometry
+        return geometry
+
+    def with_contours(self, contours: dict[str, Any], source: ContourSource) -> Referential:
+        """A new referential whose contours are overridden by ``contours`` (self is untouched)."""
+        base = dict(self.contours())
+        base.update(contours)
+        clone = Referential(
+            vintage=self.vintage,
+            communes=self.communes,
+            arrondissements=self.arrondissements,
+            attached=self.attached,
+            epcis=self.epcis,
+            departements=self.departements,
+            regions=self.regions,
+            contour_loader=None,
+            contour_sources=[*self.contour_sources, source],
+        )
+        clone._contours = base
+        return clone
+
+    # -- search ---------------------------------------------------------------------------
+
+    def search_index(self) -> SearchIndex:
+        if self._index is None:
+            with self._lock:
+                if self._index is None:
+                    self._index = self._build_index()
+        return self._index
+
+    def _build_index(self) -> SearchIndex:
+        index = SearchIndex()
+        dep_name = {code: name for code, (name, _reg) in self.departements.items()}
+        for commune in [*self.communes.values(), *self.arrondissements.values()]:
+            dep = commune.departement_code
+            index.add(
+                SearchResult(
+                    "commune" if commune.kind == "commune" else "arrondissement",
+                    commune.code, commune.name, commune.population, dep, dep_name.get(dep),
+                ),
+                keys=tuple(commune.postcodes),
+            )
+        for epci in self.epcis.values():
+            deps = sorted({self.communes[m].departement_code for m in epci.members
+                           if m in self.communes})
+            dep = deps[0] if len(deps) == 1 else None
+            index.add(SearchResult("epci", epci.siren, epci.name, epci.population, dep,
+                                   dep_name.get(dep or "")))
+        region_population: dict[str, int] = {}
+        dep_population: dict[str, int] = {}
+        for commune in self.communes.values():
+            dep_population[commune.departement_code] = (
+                dep_population.get(commune.departement_code, 0) + commune.population
+            )
+            region_population[commune.region_code] = (
+                region_population.get(commune.region_code, 0) + commune.population
+            )
+        for code, (name, _reg) in self.departements.items():
+            index.add(SearchResult("departement", code, name, dep_population.get(code, 0),
+                                   code, name))
+        for code, name in self.regions.items():
+            index.add(SearchResult("region", code, name, region_population.get(code, 0),
+                                   None, None))
+        return index
+
+    def search(
+        self, query: str, *, kinds: Iterable[str] | None = None, limit: int = 10
+    ) -> list[SearchResult]:
+        """Territories whose name, code, SIREN or postcode match ``query``, best first."""
+        return self.search_index().search(
+            query, kinds=set(kinds) if kinds else None, limit=limit
+        )
+
+    # -- reporting ------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        missing = self.communes_without_geometry()
+        return {
+            "vintage": self.vintage,
+            "communes": len(self.communes),
+            "arrondissements": len(self.arrondissements),
+            "attached_codes": len(self.attached),
+            "epci": len(self.epcis),
+            "departements": len(self.departements),
+            "regions": len(self.regions),
+            "contour_sources": [source.__dict__ for source in self.contour_sources],
+            "communes_without_geometry": missing,
+        }
+
+
+def _embedded() -> dict[str, Any]:
+    from .embedded import read_contours
+
+    codes, geometries = read_contours()
+    return dict(zip(codes, geometries))
