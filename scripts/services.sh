@@ -6,15 +6,16 @@
 #   scripts/services.sh stop    stop only the servers this script started
 #   scripts/services.sh env     print the connection URLs (after start)
 #
-# DATACLIC_OWN_SERVICES=1 starts throwaway servers even where shared ones listen.
+# DATACLIC_OWN_SERVICES=1 starts throwaway servers even where shared ones listen;
+# DATACLIC_SERVICES_DIR, DATACLIC_OWN_PG_PORT and DATACLIC_OWN_REDIS_PORT move them.
 # Writes .services/env with DATACLIC_PG_URL (server URL, no database) and DATACLIC_REDIS_URL.
 # Idempotent. As root, installs missing Debian packages with apt-get.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DIR="$ROOT/.services"
-OWN_PG_PORT=54329
-OWN_REDIS_PORT=63799
+DIR="${DATACLIC_SERVICES_DIR:-$ROOT/.services}"
+OWN_PG_PORT=${DATACLIC_OWN_PG_PORT:-54329}
+OWN_REDIS_PORT=${DATACLIC_OWN_REDIS_PORT:-63799}
 mkdir -p "$DIR"
 
 say() { printf 'services: %s\n' "$*" >&2; }
@@ -62,6 +63,8 @@ start_postgres() {
         id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
         chown postgres "$DIR"
         run_as=(runuser -u postgres --)
+        "${run_as[@]}" test -x "$DIR" \
+            || die "user postgres cannot reach $DIR (a parent folder is private): choose DATACLIC_SERVICES_DIR elsewhere"
     fi
     if [ ! -f "$data/PG_VERSION" ]; then
         say "creating a throwaway PostgreSQL cluster in $data"
@@ -105,7 +108,11 @@ stop_all() {
         say "stopped our PostgreSQL"
     fi
     if [ -f "$DIR/redis_started_by_us" ]; then
-        [ -f "$DIR/redis.pid" ] && kill "$(cat "$DIR/redis.pid")" 2>/dev/null || true
+        if [ -f "$DIR/redis.pid" ]; then
+            local pid; pid=$(cat "$DIR/redis.pid")
+            kill "$pid" 2>/dev/null || true
+            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        fi
         rm -f "$DIR/redis_started_by_us" "$DIR/redis.pid"
         say "stopped our Redis"
     fi
