@@ -1,0 +1,1 @@
+pytest_plugins = ["ckanext.dataclic.pgsearch.pytest_plugin"]

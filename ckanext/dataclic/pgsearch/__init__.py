@@ -1,1 +1,1 @@
-"""PostgreSQL-backed stand-in for CKAN's Solr search index."""
+"""PostgreSQL stand-in for CKAN's Solr search index (plugin ``dataclic_pgsearch``)."""

@@ -1,0 +1,332 @@
+"""A pysolr-compatible connection answering CKAN's Solr calls from PostgreSQL.
+
+CKAN 2.12 reaches Solr only through ``make_connection()`` (imported by name into
+``ckan.lib.search``, ``.common``, ``.index`` and ``.query``) and checks the Solr schema with
+``check_solr_schema_version()`` at start-up. :func:`install` swaps both for the functions of
+this module; the rest of CKAN's search code (indexing, permission labels, facets' titles…)
+runs unchanged.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pysolr
+import sqlalchemy as sa
+
+from ckanext.dataclic.pgsearch import lucene
+from ckanext.dataclic.pgsearch.compiler import COLUMNS, QueryCompiler
+from ckanext.dataclic.pgsearch.store import TABLE, IndexTable
+
+log = logging.getLogger(__name__)
+
+URL_OPTION = "ckanext.dataclic.pgsearch.url"
+_DEFAULT_FACET_LIMIT = 50
+
+
+def _search_error(message: str) -> Exception:
+    from ckan.lib.search.common import SearchError
+
+    return SearchError(message)
+
+
+def _sort_error(detail: str) -> Exception:
+    from ckan.lib.search.common import SearchQueryError
+
+    return SearchQueryError(f'Invalid "sort" parameter: {detail}')
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def _as_int(name: str, value: Any, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise _search_error(f"Invalid search parameter '{name}': an integer is expected.")
+
+
+def _field_list(fl: Any) -> list[str]:
+    names: list[str] = []
+    for item in _as_list(fl) or ["*"]:
+        names.extend(part for part in str(item).replace(",", " ").split() if part)
+    return names or ["*"]
+
+
+class PgSearchConnection:
+    """Implements the subset of :class:`pysolr.Solr` CKAN uses."""
+
+    def __init__(self, url: str, decode_dates: bool = True) -> None:
+        self.url = url
+        self.decode_dates = decode_dates
+        self.table = IndexTable(url)
+
+    def __repr__(self) -> str:
+        return f"<PgSearchConnection table={TABLE}>"
+
+    # --- writes -------------------------------------------------------------------------
+    def add(self, docs: Iterable[Mapping[str, Any]], commit: bool | None = None,
+            **_ignored: Any) -> str:
+        try:
+            self.table.upsert(docs)
+        except (ValueError, sa.exc.SQLAlchemyError) as error:
+            raise pysolr.SolrError(f"Could not index documents: {error}") from error
+        return ""
+
+    def delete(self, id: Any = None, q: str | None = None, commit: bool | None = None,
+               **_ignored: Any) -> str:
+        if id is None and q is None:
+            raise ValueError('You must specify "id" or "q".')
+        try:
+            if id is not None:
+                self.table.delete_ids([str(i) for i in _as_list(id)])
+            if q is not None:
+                compiler = QueryCompiler()
+                condition = compiler.compile(lucene.parse(q, default_and=True))
+                self.table.delete_where(condition, compiler.params)
+        except lucene.QuerySyntaxError as error:
+            raise pysolr.SolrError(f"Invalid delete query: {error}") from error
+        except sa.exc.SQLAlchemyError as error:
+            raise pysolr.SolrError(f"Could not delete documents: {error}") from error
+        return ""
+
+    def commit(self, **_ignored: Any) -> str:
+        """Writes are committed as they happen."""
+        return ""
+
+    def optimize(self, **_ignored: Any) -> str:
+        return ""
+
+    def ping(self, **_ignored: Any) -> str:
+        self.table.select("SELECT 1", {})
+        return '{"status": "OK"}'
+
+    # --- search -------------------------------------------------------------------------
+    def search(self, q: str | None = None, search_handler: str | None = None,
+               **params: Any) -> pysolr.Results:
+        try:
+            return self._search(q, params)
+        except lucene.QuerySyntaxError as error:
+            raise _search_error(f"Invalid search query: {error}") from error
+        except sa.exc.DBAPIError as error:
+            log.warning("Search query failed in PostgreSQL: %s", error)
+            detail = str(getattr(error, "orig", error)).strip().splitlines()[0]
+            raise _search_error(f"Invalid search query: {detail}") from error
+
+    def _search(self, q: str | None, params: dict[str, Any]) -> pysolr.Results:
+        compiler = QueryCompiler()
+        default_and = str(params.get("q.op", "AND")).upper() != "OR"
+        q_text = q if q not in (None, "", '""', "''") else "*:*"
+        q_node = lucene.parse(str(q_text), default_and=default_and)
+        if str(params.get("defType", "lucene")) in ("dismax", "edismax"):
+            q_node = self._apply_minimum_match(q_node, params.get("mm"))
+        conditions = [compiler.compile(q_node, rank=True)]
+        for fq in _as_list(params.get("fq")):
+            if fq is None or not str(fq).strip():
+                continue
+            conditions.append(compiler.compile(lucene.parse(str(fq), default_and=default_and)))
+        compiler.check_fields(self.table.fields_present)
+        where = " AND ".join(f"({c})" for c in conditions)
+        rank = compiler.rank_expression() or "1.0"
+
+        rows = _as_int("rows", params.get("rows"), 10)
+        start = _as_int("start", params.get("start"), 0)
+        if rows < 0 or start < 0:
+            raise _search_error("Invalid search parameters: 'rows' and 'start' must be >= 0.")
+        order = self._order_by(params.get("sort"), compiler)
+        fields = _field_list(params.get("fl"))
+
+        docs: list[dict[str, Any]] = []
+        if rows > 0:
+            wants_stored = any(f in ("*", "data_dict", "validated_data_dict") for f in fields)
+            stored = "data_dict, validated_data_dict" if wants_stored else "NULL, NULL"
+            sql = (
+                f"SELECT doc, {stored}, {rank} AS score, index_id, indexed_ts FROM {TABLE} "
+                f"WHERE {where} ORDER BY {order} LIMIT :_rows OFFSET :_start"
+            )
+            result = self.table.select(sql, {**compiler.params, "_rows": rows, "_start": start})
+            docs = [self._document(row, fields) for row in result]
+
+        facet_fields = self._facet_fields(params)
+        hits, facets = self._count_and_facets(where, compiler.params, facet_fields, params)
+        response = {
+            "responseHeader": {"status": 0, "QTime": 0, "params": {"q": q_text}},
+            "response": {"numFound": hits, "start": start, "docs": docs},
+            "facet_counts": {
+                "facet_queries": {}, "facet_fields": facets, "facet_ranges": {},
+                "facet_intervals": {}, "facet_heatmaps": {},
+            },
+        }
+        return pysolr.Results(response)
+
+    @staticmethod
+    def _apply_minimum_match(node: lucene.Node, mm: Any) -> lucene.Node:
+        """Dismax: plain words are optional clauses, ``mm`` of them must match."""
+        if not isinstance(node, lucene.Bool) or not node.implicit_only:
+            return node
+        count = len(node.clauses)
+        clauses = tuple((lucene.Occur.SHOULD, child) for _, child in node.clauses)
+        needed = lucene.minimum_match(str(mm) if mm is not None else None, count)
+        return lucene.Bool(clauses, minimum_should_match=max(needed, 1), implicit_only=True)
+
+    def _order_by(self, sort: Any, compiler: QueryCompiler) -> str:
+        keys: list[str] = []
+        for part in str(sort or "score desc").split(","):
+            words = part.split()
+            if not words:
+                continue
+            if len(words) != 2 or words[1].lower() not in ("asc", "desc"):
+                raise _sort_error(f"'{part.strip()}' (expected 'field asc' or 'field desc')")
+            name, direction = words[0], words[1].upper()
+            if name == "score":
+                keys.append(f"score {direction}")
+            elif name in ("title_string", "title"):
+                keys.append(f"title_sort {direction} NULLS LAST")
+            elif name in COLUMNS and COLUMNS[name][1] != "array":
+                keys.append(f"{COLUMNS[name][0]} {direction} NULLS LAST")
+            elif lucene.FIELD_NAME.match(name) and name != "*":
+                keys.append(f"doc -> {compiler.bind(name)} {direction} NULLS LAST")
+            else:
+                raise _sort_error(f"cannot sort on '{name}'")
+        keys.append("indexed_ts ASC")
+        return ", ".join(keys)
+
+    def _document(self, row: sa.Row, fields: list[str]) -> dict[str, Any]:
+        doc, data_dict, validated, score, index_id, indexed_ts = row
+        full = dict(doc)
+        if data_dict is not None:
+            full["data_dict"] = data_dict
+        if validated is not None:
+            full["validated_data_dict"] = validated
+        full.setdefault("index_id", index_id)
+        full["indexed_ts"] = indexed_ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if "*" in fields:
+            result = full
+            if "score" in fields:
+                result["score"] = float(score)
+        else:
+            result = {}
+            for name in fields:
+                if name == "score":
+                    result["score"] = float(score)
+                elif name in full:
+                    result[name] = full[name]
+        if self.decode_dates:
+            from ckan.lib.search.common import solr_datetime_decoder
+
+            result = solr_datetime_decoder(result)
+        return result
+
+    @staticmethod
+    def _facet_fields(params: Mapping[str, Any]) -> list[str]:
+        if str(params.get("facet", "false")).lower() not in ("true", "on", "1"):
+            return []
+        names: list[str] = []
+        for item in _as_list(params.get("facet.field")):
+            name = lucene.strip_local_params(str(item)).strip()
+            if name and name not in names:
+                if not lucene.FIELD_NAME.match(name) or name == "*":
+                    raise lucene.QuerySyntaxError(f"Invalid facet field '{name}'.")
+                names.append(name)
+        return names
+
+    def _count_and_facets(self, where: str, params: dict[str, Any], fields: list[str],
+                          options: Mapping[str, Any]) -> tuple[int, dict[str, list[Any]]]:
+        bound = dict(params)
+        selects = ["SELECT NULL::text AS k, NULL::text AS v, count(*) AS c FROM m"]
+        for position, name in enumerate(fields):
+            key = f"_f{position}"
+            bound[key] = name
+            if name in COLUMNS and COLUMNS[name][1] == "array":
+                values = f"unnest(m.{COLUMNS[name][0]})"
+            elif name in COLUMNS and COLUMNS[name][1] == "text":
+                values = f"unnest(ARRAY[m.{COLUMNS[name][0]}])"
+            else:
+                values = (
+                    f"jsonb_array_elements_text(CASE WHEN jsonb_typeof(m.doc -> :{key}) = "
+                    f"'array' THEN m.doc -> :{key} ELSE jsonb_build_array(m.doc -> :{key}) END)"
+                )
+            selects.append(
+                f"SELECT CAST(:{key} AS text), e, count(*) FROM m CROSS JOIN LATERAL "
+                f"{values} AS e WHERE e IS NOT NULL AND e <> '' GROUP BY e"
+            )
+        columns = ", ".join(
+            ["doc"] + [c for c, kind in COLUMNS.values() if kind in ("text", "array")]
+        )
+        sql = (
+            f"WITH m AS MATERIALIZED (SELECT {columns} FROM {TABLE} WHERE {where}) "
+            + " UNION ALL ".join(selects)
+        )
+        rows = self.table.select(sql, bound)
+        hits = 0
+        counts: dict[str, list[tuple[str, int]]] = {name: [] for name in fields}
+        for key, value, count in rows:
+            if key is None:
+                hits = int(count)
+            else:
+                counts[key].append((value, int(count)))
+        facets: dict[str, list[Any]] = {}
+        default_limit = _as_int("facet.limit", options.get("facet.limit"), _DEFAULT_FACET_LIMIT)
+        default_min = _as_int("facet.mincount", options.get("facet.mincount"), 0)
+        for name in fields:
+            limit = _as_int("facet.limit", options.get(f"f.{name}.facet.limit"), default_limit)
+            mincount = _as_int(
+                "facet.mincount", options.get(f"f.{name}.facet.mincount"), default_min
+            )
+            items = sorted(counts[name], key=lambda item: (-item[1], item[0]))
+            items = [item for item in items if item[1] >= max(mincount, 1)]
+            if limit >= 0:
+                items = items[:limit]
+            flat: list[Any] = []
+            for value, count in items:
+                flat.extend((value, count))
+            facets[name] = flat
+        return hits, facets
+
+
+def configured_url() -> str:
+    from ckan.common import config
+
+    # The declaration is absent while the plugin is unloaded (as during a test session):
+    # read the key only when set, to avoid "option not declared" warnings.
+    url = config[URL_OPTION] if URL_OPTION in config else ""
+    return str(url or config.get("sqlalchemy.url"))
+
+
+def make_connection(decode_dates: bool = True) -> PgSearchConnection:
+    """Drop-in replacement for :func:`ckan.lib.search.common.make_connection`."""
+    return PgSearchConnection(configured_url(), decode_dates=decode_dates)
+
+
+def check_index_table(schema_file: str | None = None) -> bool:
+    """Replacement for ``check_solr_schema_version``: make sure the index table is usable."""
+    try:
+        IndexTable(configured_url()).ensure()
+    except sa.exc.OperationalError as error:
+        log.warning("Search index database is not reachable: %s", error)
+        return False
+    return True
+
+
+def install() -> None:
+    """Route CKAN's Solr calls to PostgreSQL for the rest of the process (idempotent)."""
+    from ckan.lib import search
+    from ckan.lib.search import common, index, query
+
+    for module in (search, common, index, query):
+        module.make_connection = make_connection  # type: ignore[attr-defined]
+    search.check_solr_schema_version = check_index_table  # type: ignore[assignment]
+
+
+def is_installed() -> bool:
+    from ckan.lib.search import query
+
+    return query.make_connection is make_connection  # type: ignore[attr-defined]
