@@ -1,0 +1,175 @@
+"""The ``dataclic`` console script: extract a file for a territory, or show its profile.
+
+Imports stay inside the commands so that ``dataclic --help`` starts at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.last = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or total <= 0:
+            return
+        pct = min(100, int(done * 100 / total))
+        if pct == self.last:
+            return
+        self.last = pct
+        filled = pct * 30 // 100
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {pct:3d}%")
+        sys.stderr.flush()
+
+    def end(self) -> None:
+        if self.enabled and self.last >= 0:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(2)
+
+
+def _slice(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        start, stop = (int(v) for v in text.split(":"))
+    except ValueError:
+        _fail("--code-slice takes START:STOP, e.g. 0:5")
+    return start, stop
+
+
+def _overrides(**kw: Any) -> Any:
+    from .profile import ProfileOverrides
+
+    return ProfileOverrides(
+        code_column=kw.get("code_column"), code_slice=_slice(kw.get("code_slice")),
+        lat_column=kw.get("lat"), lon_column=kw.get("lon"), point_column=kw.get("point_column"),
+        wkt_column=kw.get("wkt_column"), crs=kw.get("crs"), layer=kw.get("layer"),
+        encoding=kw.get("encoding"), delimiter=kw.get("delimiter"),
+    )
+
+
+def _referential() -> Any:
+    from .engine import default_referential
+
+    return default_referential()
+
+
+_profile_options = [
+    click.option("--layer", help="Layer to read (GeoPackage); default the first."),
+    click.option("--code-column", help="Column holding the commune code."),
+    click.option("--code-slice", help="Characters of the code column that form the code, "
+                                      "START:STOP (e.g. 0:5 for Météo-France NUM_POSTE)."),
+    click.option("--lat", help="Latitude (or y) column."),
+    click.option("--lon", help="Longitude (or x) column."),
+    click.option("--point-column", help="Column holding 'lat, lon' text (Opendatasoft Geo point)."),
+    click.option("--wkt-column", help="Column holding WKT geometries."),
+    click.option("--crs", help="CRS of the input coordinates (e.g. EPSG:2154), overriding the file."),
+    click.option("--encoding", help="Text encoding of a CSV input (detected when absent)."),
+    click.option("--delimiter", help="Delimiter of a CSV input (detected when absent)."),
+]
+
+
+def _with_profile_options(func: Any) -> Any:
+    for option in reversed(_profile_options):
+        func = option(func)
+    return func
+
+
+@click.group()
+def main() -> None:
+    """Cut national open-data files to a French territory (dataclic)."""
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("-t", "--territory", "perimeter", required=True,
+              help="Perimeter, e.g. epci:243300316, departement:33, commune:33063.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Output file; its extension gives the format unless --format is set.")
+@click.option("--mode", type=click.Choice(["filter", "intersects", "clip"]),
+              help="filter by commune code, or select (intersects) / cut (clip) by geometry.")
+@click.option("--format", "output_format",
+              type=click.Choice(["csv", "geojson", "gpkg", "shp", "parquet"]))
+@click.option("--out-crs", default="EPSG:4326", show_default=True, help="Output CRS.")
+@click.option("--out-delimiter", default=";", show_default=True, help="CSV output delimiter.")
+@click.option("--enrich", is_flag=True,
+              help="Add commune, EPCI, département and région columns.")
+@click.option("--report", "report_path", type=click.Path(path_type=Path),
+              help="Also write the report as JSON to this file.")
+@click.option("--profile", "profile_path", type=click.Path(path_type=Path),
+              help="Use a stored profile (JSON) instead of detecting one.")
+@_with_profile_options
+def extract(input_path: Path, perimeter: str, output: Path, mode: str | None,
+            output_format: str | None, out_crs: str, out_delimiter: str, enrich: bool,
+            report_path: Path | None, profile_path: Path | None, **kw: Any) -> None:
+    """Extract the rows of INPUT that belong to a territory."""
+    from .engine import extract as run_extract
+    from .errors import ExtractionError
+    from .profile import ExtractionProfile
+
+    bar = _ProgressBar()
+    try:
+        ref = _referential()
+        try:
+            target = ref.resolve(perimeter)
+        except ValueError as exc:
+            raise ExtractionError(str(exc)) from exc
+        profile = None
+        if profile_path is not None:
+            try:
+                profile = ExtractionProfile.from_json(profile_path.read_text(encoding="utf-8"))
+            except OSError as exc:
+                raise ExtractionError(f"Cannot read the profile: {exc.strerror}") from exc
+        result = run_extract(input_path, target, output, referential=ref, mode=mode,
+                             output_format=output_format, profile=profile,
+                             overrides=_overrides(**kw), enrich=enrich, out_crs=out_crs,
+                             delimiter=out_delimiter, progress=bar)
+    except ExtractionError as exc:
+        bar.end()
+        _fail(str(exc).splitlines()[0] if str(exc) else "extraction failed")
+        return
+    bar.end()
+    for line in result.report.summary_lines():
+        click.echo(line)
+    click.echo(f"written: {result.output}")
+    if report_path is not None:
+        try:
+            report_path.write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=2),
+                                   encoding="utf-8")
+        except OSError as exc:
+            _fail(f"Cannot write the report: {exc.strerror}")
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@_with_profile_options
+def profile(input_path: Path, **kw: Any) -> None:
+    """Print the detected extraction profile of INPUT as JSON."""
+    from .errors import ExtractionError
+    from .profile import detect_profile
+
+    try:
+        found = detect_profile(input_path, _referential(), _overrides(**kw))
+    except ExtractionError as exc:
+        _fail(str(exc))
+        return
+    click.echo(found.to_json(indent=2))
+
+
+if __name__ == "__main__":
+    main()

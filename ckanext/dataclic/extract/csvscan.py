@@ -1,0 +1,180 @@
+"""Streaming CSV filter by commune code.
+
+One pass over raw bytes, in chunks: NumPy finds record boundaries and delimiters (outside
+quotes), reads only the code field of each record, classifies it with an array lookup, and
+hands back the raw bytes of the matching records. Nothing else is parsed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .codes import CodeClassifier, count_unknown, key_code, keys_from_bytes
+from .errors import ExtractionError
+from .report import ExtractionReport
+
+if TYPE_CHECKING:
+    import numpy as np
+
+CHUNK_BYTES = 16 << 20
+MAX_RECORD_BYTES = 64 << 20
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class KeptChunk:
+    records: list[bytes]
+    codes: list[str]  # the normalised code of each kept record
+
+
+def iter_buffers(path: Path, offset: int, chunk: int, total: int,
+                 progress: Progress | None) -> Iterator[tuple[bytes, bool]]:
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        done = offset
+        while True:
+            data = fh.read(chunk)
+            done += len(data)
+            eof = len(data) < chunk
+            if progress:
+                progress(done, total)
+            yield data, eof
+            if eof:
+                return
+
+
+def _record_bounds(arr: np.ndarray, delim: int, has_quotes: bool
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
+    if has_quotes:
+        parity = np.cumsum(arr == 34, dtype=np.uint8)
+        outside = (parity & 1) == 0
+        nl = np.flatnonzero((arr == 10) & outside)
+        de = np.flatnonzero((arr == delim) & outside)
+    else:
+        nl = np.flatnonzero(arr == 10)
+        de = np.flatnonzero(arr == delim)
+    return nl, de
+
+
+def filter_csv_by_code(
+    path: Path,
+    *,
+    data_offset: int,
+    delimiter: str,
+    code_index: int,
+    header_width: int,
+    code_slice: tuple[int, int] | None,
+    classifier: CodeClassifier,
+    report: ExtractionReport,
+    progress: Progress | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> Iterator[KeptChunk]:
+    import numpy as np
+
+    total = path.stat().st_size
+    delim = ord(delimiter)
+    k = code_index
+    sliced = code_slice is not None
+    slice_start = code_slice[0] if code_slice else 0
+    carry = b""
+    unknown: Counter[str] = Counter()
+    for data, eof in iter_buffers(path, data_offset, chunk_bytes, total, progress):
+        buf = carry + data if carry else data
+        if eof and buf and not buf.endswith(b"\n"):
+            buf += b"\n"
+        if not buf:
+            break
+        arr = np.frombuffer(buf, dtype=np.uint8)
+        nl, de = _record_bounds(arr, delim, buf.find(b'"') >= 0)
+        if nl.size == 0:
+            carry = buf
+            if len(carry) > MAX_RECORD_BYTES:
+                raise ExtractionError(
+                    f"{path.name}: a record longer than {MAX_RECORD_BYTES >> 20} MiB "
+                    "(an unbalanced quote?)"
+                )
+            if eof:
+                break
+            continue
+        last = int(nl[-1])
+        carry = buf[last + 1:]
+        starts = np.empty(nl.size, dtype=np.int64)
+        starts[0] = 0
+        starts[1:] = nl[:-1] + 1
+        ends = nl.astype(np.int64)
+        # An end that follows a carriage return ends before it.
+        cr = arr[np.maximum(ends - 1, 0)] == 13
+        content_end = np.where(cr & (ends > starts), ends - 1, ends)
+        nonempty = content_end > starts
+        if not nonempty.all():
+            starts, ends, content_end = starts[nonempty], ends[nonempty], content_end[nonempty]
+        n = starts.size
+        report.rows_read += n
+        first = np.searchsorted(de, starts)
+        count = np.searchsorted(de, content_end) - first
+        report.rows_field_count_mismatch += int(np.count_nonzero(count != header_width - 1))
+        has_field = count >= k
+        if de.size:
+            if k == 0:
+                fstart = starts.copy()
+            else:
+                fstart = de[np.minimum(first + k - 1, de.size - 1)] + 1
+            fend = np.where(count > k, de[np.minimum(first + k, de.size - 1)], content_end)
+        else:
+            fstart = starts.copy()
+            fend = content_end.copy()
+        fstart = np.where(has_field, fstart, starts)
+        fend = np.where(has_field, fend, starts)
+        quoted = (arr[np.minimum(fstart, arr.size - 1)] == 34) & (fend - fstart >= 2)
+        if quoted.any():
+            fstart = np.where(quoted, fstart + 1, fstart)
+            fend = np.where(quoted, fend - 1, fend)
+        length = fend - fstart
+        keys = keys_from_bytes(arr, fstart + slice_start, length - slice_start, sliced=sliced)
+        fast = keys >= 0
+        classifier.learn(keys[fast])
+        safe = np.where(fast, keys, 0)
+        status = classifier.status[safe]
+        inside = fast & classifier.inside[safe]
+        unknown_mask = fast & (status == 2)
+        unknown.update(count_unknown(keys, unknown_mask))
+        report.rows_unknown_code += int(np.count_nonzero(unknown_mask))
+        kept_rows = np.flatnonzero(inside)
+        codes = [key_code(kk) for kk in keys[kept_rows].tolist()]
+        # Values that are not a plain 4/5-digit code: empty, spaced, other spellings.
+        odd = np.flatnonzero(~fast)
+        extra_rows: list[int] = []
+        extra_codes: list[str] = []
+        if odd.size:
+            for i, s, e in zip(odd.tolist(), fstart[odd].tolist(), fend[odd].tolist(),
+                               strict=True):
+                raw = buf[s:e].decode("latin-1")
+                value = raw[slice_start:code_slice[1]] if sliced else raw
+                key, known, norm = classifier.classify_text(value)
+                if key >= 0 and classifier.inside[key] or key < 0 and known and (
+                        norm in classifier.perimeter_codes):
+                    extra_rows.append(i)
+                    extra_codes.append(key_code(key) if key >= 0 else norm)
+                elif not known:
+                    report.rows_unknown_code += 1
+                    unknown[value.strip()] += 1
+        if extra_rows:
+            order = np.argsort(np.concatenate([kept_rows, np.array(extra_rows)]), kind="stable")
+            merged_rows = np.concatenate([kept_rows, np.array(extra_rows)])[order]
+            merged_codes = codes + extra_codes
+            codes = [merged_codes[j] for j in order.tolist()]
+            kept_rows = merged_rows
+        if kept_rows.size:
+            ks = starts[kept_rows].tolist()
+            ke = ends[kept_rows].tolist()
+            records = [buf[s:e + 1] for s, e in zip(ks, ke, strict=True)]
+            yield KeptChunk(records, codes)
+        if eof:
+            break
+    report.add_unknown(unknown)

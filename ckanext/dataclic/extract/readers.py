@@ -1,0 +1,206 @@
+"""Batch readers for the formats read through Arrow (everything but the CSV code filter)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ExtractionError
+from .profile import ExtractionProfile, load_json_records, ogr_source
+
+BATCH_ROWS = 65_536
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class SourceBatch:
+    table: Any  # pyarrow.Table of attributes (no geometry column)
+    geometries: Any = None  # shapely array in the source CRS (native or WKT)
+    x: Any = None  # float arrays for point coordinates (lat/lon, x/y, "lat, lon")
+    y: Any = None
+
+
+class CountingFile:
+    """A binary file that reports how many bytes were read."""
+
+    def __init__(self, path: Path, progress: Progress | None) -> None:
+        self.fh = path.open("rb")
+        self.total = path.stat().st_size
+        self.done = 0
+        self.progress = progress
+        self.closed = False
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        self.done += len(data)
+        if self.progress:
+            self.progress(self.done, self.total)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+        self.fh.close()
+
+
+def _to_float(column: Any) -> Any:
+    import numpy as np
+    import polars as pl
+    import pyarrow as pa
+
+    if pa.types.is_floating(column.type) or pa.types.is_integer(column.type):
+        return column.to_numpy(zero_copy_only=False).astype(np.float64)
+    s = pl.from_arrow(column.cast(pa.string()))
+    vals = (s.str.strip_chars().str.replace(",", ".", literal=True)
+            .cast(pl.Float64, strict=False))
+    return vals.to_numpy().astype(np.float64)
+
+
+def _point_text(column: Any) -> tuple[Any, Any]:
+    import numpy as np
+    import polars as pl
+    import pyarrow as pa
+
+    s = pl.from_arrow(column.cast(pa.string())).str.strip_chars("() ")
+    sep = s.str.replace(";", ",", literal=True).str.split(",")
+    lat = sep.list.get(0, null_on_oob=True).str.strip_chars().cast(pl.Float64, strict=False)
+    lon = sep.list.get(1, null_on_oob=True).str.strip_chars().cast(pl.Float64, strict=False)
+    return lon.to_numpy().astype(np.float64), lat.to_numpy().astype(np.float64)
+
+
+def attach_geometry(table: Any, profile: ExtractionProfile) -> SourceBatch:
+    import numpy as np
+    import shapely
+
+    if profile.geometry == "latlon":
+        x = _to_float(table.column(profile.lon_column))
+        y = _to_float(table.column(profile.lat_column))
+        return SourceBatch(table, x=x, y=y)
+    if profile.geometry == "point_text":
+        x, y = _point_text(table.column(profile.point_column))
+        return SourceBatch(table, x=x, y=y)
+    if profile.geometry == "wkt":
+        text = np.array(table.column(profile.wkt_column).to_pylist(), dtype=object)
+        text = np.array([t.split(";", 1)[1] if t and t.upper().startswith("SRID=") else t
+                         for t in text], dtype=object)
+        return SourceBatch(table, geometries=shapely.from_wkt(text, on_invalid="ignore"))
+    return SourceBatch(table)
+
+
+def read_csv_batches(path: Path, profile: ExtractionProfile, progress: Progress | None,
+                     mismatched: list[int]) -> Iterator[SourceBatch]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    columns = profile.columns
+    encoding = (profile.encoding or "utf-8").replace("-sig", "")
+    encoding = "utf8" if encoding in ("utf-8", "utf_8") else encoding
+
+    def on_invalid(row: Any) -> str:
+        mismatched[0] += 1
+        return "skip"
+
+    read = pacsv.ReadOptions(column_names=columns, skip_rows=1, block_size=8 << 20,
+                             encoding=encoding)
+    parse = pacsv.ParseOptions(delimiter=profile.delimiter or ",", newlines_in_values=True,
+                               invalid_row_handler=on_invalid)
+    convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in columns},
+                                   strings_can_be_null=False, quoted_strings_can_be_null=False)
+    stream = CountingFile(path, progress)
+    try:
+        reader = pacsv.open_csv(stream, read_options=read, parse_options=parse,
+                                convert_options=convert)
+        for rb in reader:
+            yield attach_geometry(pa.Table.from_batches([rb]), profile)
+    except pa.ArrowInvalid as exc:
+        raise ExtractionError(f"{path.name}: cannot parse the CSV ({exc})") from exc
+    finally:
+        stream.close()
+
+
+def read_json_records(path: Path, profile: ExtractionProfile,
+                      progress: Progress | None) -> Iterator[SourceBatch]:
+    import pyarrow as pa
+
+    records = load_json_records(path)
+    columns = profile.columns
+    for start in range(0, len(records), BATCH_ROWS):
+        part = records[start:start + BATCH_ROWS]
+        data = {c: [r.get(c) for r in part] for c in columns}
+        arrays = {}
+        for c, vals in data.items():
+            try:
+                arrays[c] = pa.array(vals)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                arrays[c] = pa.array([None if v is None else str(v) for v in vals])
+        if progress:
+            progress(min(start + BATCH_ROWS, len(records)), len(records))
+        yield attach_geometry(pa.table(arrays), profile)
+
+
+def read_parquet_batches(path: Path, profile: ExtractionProfile,
+                         progress: Progress | None) -> Iterator[SourceBatch]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import shapely
+
+    pf = pq.ParquetFile(path)
+    total = pf.metadata.num_rows
+    done = 0
+    gcol = profile.geometry_column if profile.geometry == "native" else None
+    for rb in pf.iter_batches(batch_size=BATCH_ROWS):
+        table = pa.Table.from_batches([rb])
+        done += table.num_rows
+        if progress:
+            progress(done, total)
+        if gcol:
+            wkb = table.column(gcol).to_numpy(zero_copy_only=False)
+            geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+            yield SourceBatch(table.drop_columns([gcol]), geometries=geoms)
+        else:
+            yield attach_geometry(table, profile)
+
+
+def read_ogr_batches(path: Path, profile: ExtractionProfile, bbox: tuple[float, ...] | None,
+                     progress: Progress | None) -> Iterator[SourceBatch]:
+    import pyarrow as pa
+    import pyogrio
+    import shapely
+    from pyogrio.raw import open_arrow
+
+    source = ogr_source(path, profile.format)
+    total = 0
+    try:
+        total = int(pyogrio.read_info(source, layer=profile.layer).get("features") or 0)
+    except Exception:  # noqa: BLE001 - the count only drives progress
+        total = 0
+    done = 0
+    kwargs: dict[str, Any] = {"layer": profile.layer, "batch_size": BATCH_ROWS,
+                              "use_pyarrow": True}
+    if bbox is not None:
+        kwargs["bbox"] = bbox
+    try:
+        with open_arrow(source, **kwargs) as (meta, reader):
+            gname = meta.get("geometry_name") or "wkb_geometry"
+            for rb in reader:
+                table = pa.Table.from_batches([rb])
+                done += table.num_rows
+                if progress and total:
+                    progress(min(done, total), total)
+                if gname in table.column_names:
+                    wkb = table.column(gname).to_numpy(zero_copy_only=False)
+                    geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+                    yield SourceBatch(table.drop_columns([gname]), geometries=geoms)
+                else:
+                    yield attach_geometry(table, profile)
+    except ExtractionError:
+        raise
+    except Exception as exc:
+        raise ExtractionError(f"{path.name}: cannot read the file ({exc})") from exc

@@ -1,0 +1,122 @@
+"""Spatial selection against a perimeter: bbox pre-filter, prepared polygon, true clip."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import ExtractionError
+
+WGS84 = "EPSG:4326"
+
+
+def transformer(source: str, target: str) -> Any:
+    from pyproj import Transformer
+
+    try:
+        return Transformer.from_crs(source, target, always_xy=True)
+    except Exception as exc:
+        raise ExtractionError(f"Cannot convert coordinates from {source} to {target}") from exc
+
+
+def reproject(geoms: Any, source: str, target: str) -> Any:
+    import shapely
+
+    if source == target or geoms is None or len(geoms) == 0:
+        return geoms
+    tr = transformer(source, target)
+
+    def apply(coords: Any) -> Any:
+        import numpy as np
+
+        x, y = tr.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(geoms, apply)
+
+
+class SpatialSelection:
+    """The perimeter, expressed in the source's CRS, ready for fast tests."""
+
+    def __init__(self, perimeter_geometry: Any, source_crs: str) -> None:
+        import numpy as np
+        import shapely
+
+        geom = perimeter_geometry
+        if source_crs != WGS84:
+            geom = reproject(np.array([geom], dtype=object), WGS84, source_crs)[0]
+        if not geom.is_valid:
+            geom = shapely.make_valid(geom)
+        shapely.prepare(geom)
+        self.geometry = geom
+        self.bounds = geom.bounds
+
+    def mask_xy(self, x: Any, y: Any) -> Any:
+        import numpy as np
+        import shapely
+
+        minx, miny, maxx, maxy = self.bounds
+        cand = np.flatnonzero((x >= minx) & (x <= maxx) & (y >= miny) & (y <= maxy))
+        mask = np.zeros(x.shape[0], dtype=bool)
+        if cand.size:
+            mask[cand] = shapely.intersects_xy(self.geometry, x[cand], y[cand])
+        return mask
+
+    def mask_geometries(self, geoms: Any) -> tuple[Any, Any, int]:
+        """(mask, geometries with invalid candidates repaired, number repaired)."""
+        import numpy as np
+        import shapely
+
+        b = shapely.bounds(geoms)
+        minx, miny, maxx, maxy = self.bounds
+        with np.errstate(invalid="ignore"):
+            cand = np.flatnonzero((b[:, 0] <= maxx) & (b[:, 2] >= minx)
+                                  & (b[:, 1] <= maxy) & (b[:, 3] >= miny))
+        mask = np.zeros(len(geoms), dtype=bool)
+        repaired = 0
+        if cand.size:
+            sub = geoms[cand]
+            bad = ~shapely.is_valid(sub)
+            if bad.any():
+                geoms = np.array(geoms, dtype=object)
+                fixed = shapely.make_valid(sub[bad])
+                sub = sub.copy()
+                sub[bad] = fixed
+                geoms[cand] = sub
+                repaired = int(bad.sum())
+            mask[cand] = shapely.intersects(self.geometry, sub)
+        return mask, geoms, repaired
+
+    def clip(self, geoms: Any) -> Any:
+        """Geometries cut at the perimeter boundary; None where only a lower-dimension
+        touch remains. Points (already selected as inside) stay as they are."""
+        import numpy as np
+        import shapely
+
+        out = np.array(geoms, dtype=object)
+        dims = shapely.get_dimensions(out)
+        todo = np.flatnonzero(dims > 0)
+        if todo.size == 0:
+            return out
+        inside = shapely.contains(self.geometry, out[todo])
+        cut = todo[~inside]
+        if cut.size:
+            res = shapely.intersection(out[cut], self.geometry)
+            for i, r, dim in zip(cut.tolist(), res, dims[cut].tolist(), strict=True):
+                out[i] = _keep_dimension(r, dim)
+        return out
+
+
+def _keep_dimension(geom: Any, dim: int) -> Any:
+    import shapely
+
+    if geom is None or geom.is_empty:
+        return None
+    if shapely.get_dimensions(geom) == dim and geom.geom_type != "GeometryCollection":
+        return geom
+    parts = [p for p in shapely.get_parts(geom) if shapely.get_dimensions(p) == dim
+             and not p.is_empty]
+    if not parts:
+        return None
+    if dim == 2:
+        return shapely.multipolygons(parts) if len(parts) > 1 else parts[0]
+    return shapely.multilinestrings(parts) if len(parts) > 1 else parts[0]
