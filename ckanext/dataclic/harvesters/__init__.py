@@ -1,0 +1,1 @@
+"""Harvesters for national green datasets, built on ckanext-harvest."""
