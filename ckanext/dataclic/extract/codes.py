@@ -121,7 +121,7 @@ def keys_from_bytes(
     if n == 0:
         return keys
     idx = np.minimum(start[:, None] + np.arange(5), arr.shape[0] - 1)
-    m = arr[idx].astype(np.int16)
+    m = arr[idx].astype(np.int32)
     d = m - 48
     isdig = (d >= 0) & (d <= 9)
     five = length >= 5 if sliced else length == 5
