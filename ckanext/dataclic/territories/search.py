@@ -145,14 +145,17 @@ class SearchIndex:
 
         folded_query = fold(text)
         if folded_query:
-            query_tokens = folded_query.split()
-            longest = max(query_tokens, key=len)
-            for position in self._candidates(longest, word_starts=len(folded_query) > 1):
-                name = self.folded[position]
-                if name.startswith(folded_query):
-                    offer(position, 2 if name == folded_query else 3)
-                elif _tokens_prefix(query_tokens, self.tokens[position]):
-                    offer(position, 4)
+            # Names starting with the query rank above names with a later word matching, so
+            # the (larger) word-start scan only runs when the first tiers leave room.
+            prefixed = self._candidates(folded_query, word_starts=False)
+            for position in prefixed:
+                offer(position, 2 if self.folded[position] == folded_query else 3)
+            if len(scored) < limit and len(folded_query) > 1:
+                query_tokens = folded_query.split()
+                longest = max(query_tokens, key=len)
+                for position in self._candidates(longest) - prefixed:
+                    if _tokens_prefix(query_tokens, self.tokens[position]):
+                        offer(position, 4)
         best = heapq.nsmallest(limit, scored.items(), key=lambda item: item[1])
         return [self.results[position] for position, _ in best]
 
