@@ -214,8 +214,17 @@ def guess_xy_crs(xs: list[float], ys: list[float], names: tuple[str, str]) -> st
     return "EPSG:3857"
 
 
+def _pick_token(columns: list[str], tokens: set[str]) -> str | None:
+    """The only column whose name holds one of ``tokens`` (e.g. latitude_station)."""
+    found = [c for c in columns if tokens & set(normalise_name(c).split("_"))]
+    return found[0] if len(found) == 1 else None
+
+
 def find_csv_geometry(columns: list[str], samples: dict[str, list[str]]) -> dict[str, Any]:
     lat, lon = _pick(columns, LAT_NAMES), _pick(columns, LON_NAMES)
+    if not (lat and lon):
+        lat = _pick_token(columns, {"lat", "latitude"})
+        lon = _pick_token(columns, {"lon", "lng", "long", "longitude"})
     if lat and lon:
         return {"geometry": "latlon", "lat_column": lat, "lon_column": lon, "crs": "EPSG:4326"}
     x, y = _pick(columns, X_NAMES), _pick(columns, Y_NAMES)
