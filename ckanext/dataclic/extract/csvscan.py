@@ -100,6 +100,7 @@ def filter_csv_by_code(
                     "(an unbalanced quote?)"
                 )
             if eof:
+                _warn_unterminated(report, carry)
                 break
             continue
         last = int(nl[-1])
@@ -176,5 +177,12 @@ def filter_csv_by_code(
             records = [buf[s:e + 1] for s, e in zip(ks, ke, strict=True)]
             yield KeptChunk(records, codes)
         if eof:
+            _warn_unterminated(report, carry)
             break
     report.add_unknown(unknown)
+
+
+def _warn_unterminated(report: ExtractionReport, rest: bytes) -> None:
+    if rest.strip():
+        report.warn(f"the file ends inside a quoted field (an unbalanced quote); the last "
+                    f"{len(rest)} bytes were skipped")
