@@ -49,7 +49,7 @@ def kept_ids(path) -> list[str]:
     if suffix == ".parquet":
         return sorted(pq.read_table(path).column("ident").to_pylist())
     if suffix == ".zip":
-        inner = [n for n in zipfile.ZipFile(path).namelist() if n.endswith(".shp")][0]
+        inner = next(n for n in zipfile.ZipFile(path).namelist() if n.endswith(".shp"))
         return sorted(pyogrio.read_dataframe(f"/vsizip/{path}/{inner}")["ident"])
     if suffix == ".csv":
         lines = path.read_text(encoding="utf-8").splitlines()
