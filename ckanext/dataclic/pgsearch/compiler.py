@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -34,22 +33,6 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "metadata_modified": ("metadata_modified", "date"),
     "indexed_ts": ("indexed_ts", "date"),
 }
-
-# Fields of CKAN's Solr schema: never reported as unknown even when no document has them.
-SCHEMA_FIELDS = frozenset(COLUMNS) | frozenset(
-    {
-        "title", "revision_id", "version", "url", "ckan_url", "download_url", "notes",
-        "author", "author_email", "maintainer", "maintainer_email", "license", "license_id",
-        "ratings_count", "ratings_average", "tags", "groups", "organization", "res_name",
-        "res_description", "res_format", "res_url", "res_type", "text", "urls", "depends_on",
-        "dependency_of", "derives_from", "has_derivation", "links_to", "linked_from",
-        "child_of", "parent_of", "views_total", "views_recent", "resources_accessed_total",
-        "resources_accessed_recent", "title_string", "title_ngram", "data_dict",
-        "validated_data_dict", "_version_", "owner_org", "private", "num_resources",
-        "num_tags", "creator_user_id", "type", "score",
-    }
-)
-DYNAMIC_PREFIXES = ("extras_", "res_extras_", "vocab_")
 
 TEXT_CONFIGS = ("french", "english", "simple")
 _ITEM_C = 'item COLLATE "C"'
@@ -156,7 +139,6 @@ class QueryCompiler:
     def __init__(self, prefix: str = "p") -> None:
         self.params: dict[str, Any] = {}
         self.rank_parts: list[str] = []
-        self.fields_seen: set[str] = set()
         self._prefix = prefix
         self._count = 0
         self._collect_rank = False
@@ -178,22 +160,6 @@ class QueryCompiler:
         if not self.rank_parts:
             return None
         return "ts_rank(search_vector, " + " || ".join(self.rank_parts) + ")"
-
-    def check_fields(self, known_in_index: Callable[[set[str]], set[str]]) -> None:
-        """Raise for fields neither in CKAN's schema nor present in any indexed document."""
-        candidates = {
-            name for name in self.fields_seen
-            if name not in SCHEMA_FIELDS
-            and not name.startswith(DYNAMIC_PREFIXES)
-            and not name.endswith("_date")
-        }
-        if not candidates:
-            return
-        unknown = sorted(candidates - known_in_index(candidates))
-        if unknown:
-            raise lucene.QuerySyntaxError(
-                "Unknown field(s) in search query: " + ", ".join(unknown) + "."
-            )
 
     # --- nodes --------------------------------------------------------------------------
     def _node(self, node: lucene.Node) -> str | None:
@@ -238,12 +204,7 @@ class QueryCompiler:
         parts.extend(f"NOT COALESCE({n}, FALSE)" for n in nots)
         return "(" + " AND ".join(parts) + ")"
 
-    def _note_field(self, name: str | None) -> None:
-        if name is not None:
-            self.fields_seen.add(name)
-
     def _term(self, node: lucene.Term) -> str | None:
-        self._note_field(node.field)
         name = node.field
         if name is None or name == "text":
             return self._fulltext(node, "search_vector", rank=True)
@@ -329,7 +290,6 @@ class QueryCompiler:
         return "(" + " OR ".join(options) + ")"
 
     def _exists(self, name: str) -> str:
-        self._note_field(name)
         if name in COLUMNS:
             column, kind = COLUMNS[name]
             if kind == "array":
@@ -342,7 +302,6 @@ class QueryCompiler:
         )
 
     def _range(self, node: lucene.Range) -> str:
-        self._note_field(node.field)
         name = node.field
         assert name is not None
         if is_date_field(name):

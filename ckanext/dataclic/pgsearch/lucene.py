@@ -203,8 +203,12 @@ def tokenize(text: str) -> list[Token]:
                 chars.append(text[j])
                 j += 1
             word = "".join(chars)
-            if j < n and text[j] == ":":
-                raw = text[i:j]
+            k = j
+            while k < n and text[k] in " \t":
+                k += 1  # Solr accepts "field : value"
+            if k < n and text[k] == ":":
+                j = k
+                raw = text[i:j].rstrip()
                 if not FIELD_NAME.match(raw):
                     raise QuerySyntaxError(f"Invalid field name '{raw}'.")
                 tokens.append(Token("FIELD", raw, pos=i))
@@ -263,9 +267,11 @@ class _Parser:
             if token.kind in ("PLUS", "MINUS", "NOT"):
                 implicit_only = False
                 modifier = "REQ" if self.take().kind == "PLUS" else "NOT"
-                # "+-x" or "NOT -x": the last modifier wins, as in Lucene.
-                while self.peek() is not None and self.peek().kind in ("PLUS", "MINUS", "NOT"):
-                    modifier = "REQ" if self.take().kind == "PLUS" else "NOT"
+                following = self.peek()
+                if following is not None and following.kind in ("PLUS", "MINUS", "NOT"):
+                    raise QuerySyntaxError(
+                        f"Two operators in a row at position {following.pos}."
+                    )
                 if self.peek() is None or self.peek().kind == "RPAREN":
                     raise QuerySyntaxError("An operator is missing its operand.")
             node = self.parse_clause(field_name)
@@ -348,9 +354,81 @@ def strip_local_params(text: str) -> str:
     return _LOCAL_PARAMS.sub("", text, count=1)
 
 
+def split_local_params(text: str) -> tuple[tuple[str | None, list[tuple[str, str]]] | None, str]:
+    """Split ``{!parser key=value …}rest`` into ``((parser, params), rest)``."""
+    stripped = text.lstrip()
+    if not stripped.startswith("{!"):
+        return None, text
+    i, n = 2, len(stripped)
+    parser: str | None = None
+    params: list[tuple[str, str]] = []
+    while True:
+        while i < n and stripped[i].isspace():
+            i += 1
+        if i >= n:
+            raise QuerySyntaxError("Unterminated local parameters '{!…}'.")
+        if stripped[i] == "}":
+            i += 1
+            break
+        start = i
+        while i < n and not stripped[i].isspace() and stripped[i] not in "=}":
+            i += 1
+        key = stripped[start:i]
+        if i < n and stripped[i] == "=":
+            i += 1
+            if i < n and stripped[i] in "'\"":
+                quote = stripped[i]
+                end = stripped.find(quote, i + 1)
+                if end < 0:
+                    raise QuerySyntaxError("Unterminated quote in local parameters.")
+                value = stripped[i + 1 : end]
+                i = end + 1
+            else:
+                start = i
+                while i < n and not stripped[i].isspace() and stripped[i] != "}":
+                    i += 1
+                value = stripped[start:i]
+            if key == "type":
+                parser = value
+            else:
+                params.append((key, value))
+        elif key:
+            parser = key
+        else:
+            raise QuerySyntaxError("Invalid local parameters '{!…}'.")
+    return (parser, params), stripped[i:]
+
+
+_BOOL_OCCURS = {
+    "must": Occur.MUST, "filter": Occur.MUST, "should": Occur.SHOULD, "must_not": Occur.MUST_NOT,
+}
+_TEXT_PARSERS = ("lucene", "dismax", "edismax")
+
+
 def parse(text: str, default_and: bool = True) -> Node:
-    """Parse a Lucene/Solr query; raise :class:`QuerySyntaxError` on malformed input."""
-    text = strip_local_params(text)
+    """Parse a Lucene/Solr query; raise :class:`QuerySyntaxError` on malformed input.
+
+    Local parameters are honoured for the ``lucene``, ``dismax``, ``edismax`` and ``bool``
+    parsers (``q.op``, ``v``, ``must``/``should``/``must_not``/``filter``); tags and
+    other keys are ignored. Other query parsers are refused.
+    """
+    local, text = split_local_params(text)
+    if local is not None:
+        parser, params = local
+        options = dict(params)
+        if "q.op" in options:
+            default_and = options["q.op"].upper() != "OR"
+        if parser == "bool":
+            clauses = tuple(
+                (_BOOL_OCCURS[key], parse(value, default_and))
+                for key, value in params
+                if key in _BOOL_OCCURS
+            )
+            return Bool(clauses) if clauses else MatchAll()
+        if parser is not None and parser not in _TEXT_PARSERS:
+            raise QuerySyntaxError(f"The query parser '{parser}' is not supported.")
+        if "v" in options:
+            text = options["v"]
     if not text.strip():
         return MatchAll()
     tokens = tokenize(text)

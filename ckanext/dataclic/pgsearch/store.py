@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -138,6 +138,25 @@ def _scalar(value: Any) -> str | None:
     return str(value)
 
 
+def solr_date(value: Any) -> Any:
+    """Solr's canonical form of a date value: UTC, milliseconds, trailing ``Z``."""
+    if not isinstance(value, str):
+        return value
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    millis = moment.microsecond // 1000
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
+
+
+def _is_date_key(key: str) -> bool:
+    return key.endswith("_date") or key in ("metadata_created", "metadata_modified")
+
+
 def clean_document(doc: Mapping[str, Any]) -> dict[str, Any]:
     """Drop the values Solr never stores (``None``, empty strings and empty items)."""
     cleaned: dict[str, Any] = {}
@@ -148,6 +167,11 @@ def clean_document(doc: Mapping[str, Any]) -> dict[str, Any]:
                 cleaned[str(key)] = items
         elif value is not None and value != "":
             cleaned[str(key)] = value
+    for key, value in cleaned.items():
+        if _is_date_key(key):
+            cleaned[key] = (
+                [solr_date(v) for v in value] if isinstance(value, list) else solr_date(value)
+            )
     return cleaned
 
 
@@ -155,6 +179,7 @@ def index_row(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The table row for one document as CKAN sends it to Solr."""
     if not doc.get("index_id") and not doc.get("id"):
         raise ValueError("A search document needs an 'index_id' or an 'id'.")
+    precise = {key: doc.get(key) for key in ("metadata_created", "metadata_modified")}
     cleaned = clean_document(doc)
     # Round-trip through JSON so plugin-added values (dates, decimals) become plain JSON.
     cleaned = json.loads(json.dumps(cleaned, default=str))
@@ -172,8 +197,9 @@ def index_row(doc: Mapping[str, Any]) -> dict[str, Any]:
         "state": _scalar(cleaned.get("state")),
         "capacity": _scalar(cleaned.get("capacity")),
         "permission_labels": labels,
-        "metadata_created": _timestamp(cleaned.get("metadata_created")),
-        "metadata_modified": _timestamp(cleaned.get("metadata_modified")),
+        # Columns keep full precision so that sorting on creation order stays exact.
+        "metadata_created": _timestamp(precise["metadata_created"]),
+        "metadata_modified": _timestamp(precise["metadata_modified"]),
         "title_sort": fold(str(title)).lower().strip() if title else None,
         "text_a": text_a,
         "text_b": text_b,
@@ -259,15 +285,6 @@ class IndexTable:
         return self._run(lambda conn: conn.execute(sql, {"ids": list(ids)}).rowcount)
 
     # --- reads --------------------------------------------------------------------------
-    def fields_present(self, names: set[str]) -> set[str]:
-        sql = sa.text(
-            f"SELECT k FROM unnest(CAST(:names AS text[])) AS k "
-            f"WHERE EXISTS (SELECT 1 FROM {TABLE} WHERE doc ? k)"
-        )
-        return set(
-            self._run(lambda conn: conn.execute(sql, {"names": sorted(names)}).scalars().all())
-        )
-
     def select(self, sql: str, params: Mapping[str, Any]) -> list[sa.Row]:
         statement = sa.text(sql)
         return self._run(lambda conn: list(conn.execute(statement, dict(params))))
