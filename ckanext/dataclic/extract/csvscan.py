@@ -20,7 +20,7 @@ from .report import ExtractionReport
 if TYPE_CHECKING:
     import numpy as np
 
-CHUNK_BYTES = 16 << 20
+CHUNK_BYTES = 8 << 20
 MAX_RECORD_BYTES = 64 << 20
 Progress = Callable[[int, int], None]
 
@@ -31,35 +31,79 @@ class KeptChunk:
     codes: list[str]  # the normalised code of each kept record
 
 
-def iter_buffers(path: Path, offset: int, chunk: int, total: int,
-                 progress: Progress | None) -> Iterator[tuple[bytes, bool]]:
+def _read_chunks(path: Path, offset: int, chunk: int) -> Iterator[bytes]:
     with path.open("rb") as fh:
         fh.seek(offset)
-        done = offset
         while True:
             data = fh.read(chunk)
-            done += len(data)
-            eof = len(data) < chunk
-            if progress:
-                progress(done, total)
-            yield data, eof
-            if eof:
+            yield data
+            if len(data) < chunk:
                 return
 
 
-def _record_bounds(arr: np.ndarray, delim: int, has_quotes: bool
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def _scan_chunk(data: bytes, delim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions of newlines, delimiters and quotes in a raw chunk (the per-byte work;
+    NumPy releases the GIL here, so two chunks are scanned at once on two cores)."""
     import numpy as np
 
-    if has_quotes:
-        parity = np.cumsum(arr == 34, dtype=np.uint8)
-        outside = (parity & 1) == 0
-        nl = np.flatnonzero((arr == 10) & outside)
-        de = np.flatnonzero((arr == delim) & outside)
-    else:
-        nl = np.flatnonzero(arr == 10)
-        de = np.flatnonzero(arr == delim)
-    return nl, de
+    arr = np.frombuffer(data, dtype=np.uint8)
+    nl = np.flatnonzero(arr == 10)
+    de = np.flatnonzero(arr == delim)
+    q = np.flatnonzero(arr == 34) if data.find(b'"') >= 0 else np.empty(0, dtype=np.intp)
+    return nl, de, q
+
+
+def _scanned_chunks(path: Path, offset: int, chunk: int, delim: int, total: int,
+                    progress: Progress | None
+                    ) -> Iterator[tuple[bytes, bool, tuple[np.ndarray, ...]]]:
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    done = offset
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending: deque = deque()
+        chunks = _read_chunks(path, offset, chunk)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < 2:
+                data = next(chunks, None)
+                if data is None:
+                    exhausted = True
+                    break
+                pending.append((data, pool.submit(_scan_chunk, data, delim)))
+                if len(data) < chunk:
+                    exhausted = True
+            if not pending:
+                return
+            data, fut = pending.popleft()
+            done += len(data)
+            if progress:
+                progress(done, total)
+            yield data, exhausted and not pending, fut.result()
+
+
+def _outside_quotes(pos: np.ndarray, q: np.ndarray, size: int) -> np.ndarray:
+    """The positions not inside a quoted field. Quotes pair up as open/close (an escaped
+    quote "" closes and reopens), so the inside is the union of [q0,q1], [q2,q3], …"""
+    import numpy as np
+
+    if q.size == 0 or pos.size == 0:
+        return pos
+    a = q[0::2]
+    b = q[1::2]
+    if b.size < a.size:
+        b = np.append(b, size)
+    lo = np.searchsorted(pos, a)
+    hi = np.searchsorted(pos, b)
+    span = hi - lo
+    n_inside = int(span.sum())
+    if n_inside == 0:
+        return pos
+    # Indices lo..hi-1 of every interval, without a Python loop.
+    has = span > 0
+    lo, span = lo[has], span[has]
+    idx = np.repeat(lo - np.concatenate([[0], np.cumsum(span)[:-1]]), span) + np.arange(n_inside)
+    return np.delete(pos, idx)
 
 
 def filter_csv_by_code(
@@ -82,18 +126,29 @@ def filter_csv_by_code(
     k = code_index
     sliced = code_slice is not None
     slice_start = code_slice[0] if code_slice else 0
+    empty = np.empty(0, dtype=np.intp)
     carry = b""
+    carry_pos = (empty, empty, empty)
     unknown: Counter[str] = Counter()
-    for data, eof in iter_buffers(path, data_offset, chunk_bytes, total, progress):
-        buf = carry + data if carry else data
+    for data, eof, (raw_nl, raw_de, raw_q) in _scanned_chunks(
+            path, data_offset, chunk_bytes, delim, total, progress):
+        off = len(carry)
+        if off:
+            buf = carry + data
+            raw_nl = np.concatenate([carry_pos[0], raw_nl + off])
+            raw_de = np.concatenate([carry_pos[1], raw_de + off])
+            raw_q = np.concatenate([carry_pos[2], raw_q + off])
+        else:
+            buf = data
         if eof and buf and not buf.endswith(b"\n"):
             buf += b"\n"
+            raw_nl = np.append(raw_nl, len(buf) - 1)
         if not buf:
             break
         arr = np.frombuffer(buf, dtype=np.uint8)
-        nl, de = _record_bounds(arr, delim, buf.find(b'"') >= 0)
+        nl = _outside_quotes(raw_nl, raw_q, len(buf))
         if nl.size == 0:
-            carry = buf
+            carry, carry_pos = buf, (raw_nl, raw_de, raw_q)
             if len(carry) > MAX_RECORD_BYTES:
                 raise ExtractionError(
                     f"{path.name}: a record longer than {MAX_RECORD_BYTES >> 20} MiB "
@@ -105,6 +160,10 @@ def filter_csv_by_code(
             continue
         last = int(nl[-1])
         carry = buf[last + 1:]
+        cut = last + 1
+        carry_pos = (raw_nl[raw_nl > last] - cut, raw_de[raw_de > last] - cut,
+                     raw_q[raw_q > last] - cut)
+        de = _outside_quotes(raw_de[raw_de < last], raw_q[raw_q < last], last)
         starts = np.empty(nl.size, dtype=np.int64)
         starts[0] = 0
         starts[1:] = nl[:-1] + 1

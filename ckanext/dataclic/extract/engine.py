@@ -108,7 +108,11 @@ def extract(
         raise ExtractionError(
             f"The {mode} mode needs geometry; none was found (name it with --lat/--lon)"
         )
-    out_crs = normalise_crs(out_crs)
+    if profile.has_geometry or not str(out_crs).upper().startswith("EPSG:"):
+        out_crs = normalise_crs(out_crs)
+    else:
+        # No geometry is written: spare the pyproj import (start-up time of the CLI).
+        out_crs = str(out_crs).upper()
     report = ExtractionReport(perimeter=perimeter.id, mode=mode, output_format=fmt,
                               output_crs=out_crs, enriched=enrich)
     if profile.header_width and profile.data_width and profile.header_width != profile.data_width:
