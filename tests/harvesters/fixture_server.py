@@ -33,7 +33,13 @@ class Reply:
         return cls(200, path.read_bytes(), {"Content-Type": content_type})
 
 
-Route = Reply | Callable[[dict[str, list[str]]], Reply] | list[Reply]
+Responder = Reply | Callable[[dict[str, list[str]]], Reply]
+Route = Responder | list[Responder]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that give up (timeouts in tests) are expected; stay quiet about them."""
 
 
 class FixtureServer:
@@ -52,12 +58,12 @@ class FixtureServer:
                 server.requests.append(self.path)
                 parts = urlsplit(self.path)
                 route = server.routes.get(parts.path)
+                if isinstance(route, list):
+                    route = route.pop(0) if len(route) > 1 else route[0]
                 if route is None:
                     reply = Reply.json({"message": "Not found"}, 404)
                 elif isinstance(route, Reply):
                     reply = route
-                elif isinstance(route, list):
-                    reply = route.pop(0) if len(route) > 1 else route[0]
                 else:
                     reply = route(parse_qs(parts.query))
                 if reply.delay:
@@ -75,7 +81,7 @@ class FixtureServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

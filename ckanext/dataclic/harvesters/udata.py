@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import ckan.plugins.toolkit as tk
 
 from .base import (
+    Check,
     DataclicHarvester,
     DatasetDraft,
     RemoteRecord,
@@ -40,7 +41,7 @@ class UdataHarvester(DataclicHarvester):
         "Datasets of a udata portal such as data.gouv.fr, by ids or slugs, organisation, "
         "tag or search query."
     )
-    config_keys = {
+    config_keys: ClassVar[dict[str, Check]] = {
         "datasets": _text_list,
         "organization": _text,
         "tag": _text,
