@@ -10,7 +10,7 @@ import pytest
 
 from .fixture_server import FixtureServer
 
-HARVEST_PLUGINS = "dataclic_pgsearch dataclic harvest dataclic_udata dataclic_ods"
+HARVEST_PLUGINS = "dataclic_pgsearch dataclic harvest dataclic_udata dataclic_ods dataclic_hubeau dataclic_georisques"
 
 harvest_marks = [
     pytest.mark.ckan_config("ckan.plugins", HARVEST_PLUGINS),
