@@ -10,7 +10,10 @@ import pytest
 
 from .fixture_server import FixtureServer
 
-HARVEST_PLUGINS = "dataclic_pgsearch dataclic harvest dataclic_udata dataclic_ods dataclic_hubeau dataclic_georisques"
+HARVEST_PLUGINS = (
+    "dataclic_pgsearch dataclic harvest dataclic_udata dataclic_ods dataclic_hubeau "
+    "dataclic_georisques dataclic_wfs dataclic_datafair"
+)
 
 harvest_marks = [
     pytest.mark.ckan_config("ckan.plugins", HARVEST_PLUGINS),

@@ -126,19 +126,10 @@ class PagedApiHarvester(DataclicHarvester):
         params = {**config.get("params", {}),
                   self.size_param: config.get("page_size", self.default_page_size)}
         cap = config.get("max_bytes", client.limits.max_bytes)
-        handle, name = tempfile.mkstemp(dir=staging_dir(), suffix=".csv")
-        os.close(handle)
-        path = Path(name)
-        try:
-            pages = (
-                self.page_records(payload, url)
-                for payload in client.iter_pages(url, params, self.next_page)
-            )
-            count, columns = records_to_csv(pages, path, cap, full_url(url, params))
-            size, digest = path.stat().st_size, _sha256(path)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
+        path, count, columns, size, digest = gather_to_csv(
+            client, url, params, self.next_page,
+            lambda payload, page_url: self.page_records(payload, page_url), cap,
+        )
         profile = profile_from_file(path, "csv") or profile_from_fields(
             "csv", [(c, "") for c in columns], delimiter=","
         )
@@ -164,6 +155,27 @@ class PagedApiHarvester(DataclicHarvester):
             ],
             identity=url,
         )
+
+
+def gather_to_csv(
+    client: RemoteClient,
+    url: str,
+    params: dict[str, Any],
+    next_page: PagePicker,
+    page_records: Callable[[Any, str], list[dict[str, Any]]],
+    cap: int,
+) -> tuple[Path, int, list[str], int, str]:
+    """Every page into a staged CSV: (path, records, columns, bytes, sha256)."""
+    handle, name = tempfile.mkstemp(dir=staging_dir(), suffix=".csv")
+    os.close(handle)
+    path = Path(name)
+    try:
+        pages = (page_records(payload, url) for payload in client.iter_pages(url, params, next_page))
+        count, columns = records_to_csv(pages, path, cap, full_url(url, params))
+        return path, count, columns, path.stat().st_size, _sha256(path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def _sha256(path: Path) -> str:

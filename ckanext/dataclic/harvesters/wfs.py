@@ -1,0 +1,225 @@
+"""OGC WFS 2.0 (INPN / PatriNat layers on the Géoplateforme: ZNIEFF, Natura 2000, parks…).
+
+GetCapabilities lists the layers; one dataset per layer. The import pages GetFeature with
+``count``/``startIndex`` in GeoJSON and writes one GeoJSON file, its CRS recorded in the
+extraction profile; a second resource links to the live service.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import ckan.plugins.toolkit as tk
+
+from .base import (
+    Check,
+    DataclicHarvester,
+    DatasetDraft,
+    RemoteRecord,
+    SourceConfigError,
+    _positive_int,
+    _text,
+    _text_list,
+    declare_harvest_options,
+    staging_dir,
+)
+from .paged import _sha256
+from .profiles import profile_from_fields
+from .remote import RemoteClient, RemoteError, full_url
+
+DEFAULT_PAGE_SIZE = 1000
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _child_text(element: Any, name: str) -> str:
+    for child in element:
+        if _local(child.tag) == name:
+            return (child.text or "").strip()
+    return ""
+
+
+def parse_capabilities(body: bytes, url: str) -> list[dict[str, Any]]:
+    """The FeatureType entries of a WFS 2.0 capabilities document."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+    try:
+        root = etree.fromstring(body, parser)
+    except etree.XMLSyntaxError as exc:
+        raise RemoteError(url, f"the capabilities are not valid XML ({exc})", 200) from exc
+    if _local(root.tag) == "ExceptionReport":
+        text = " ".join(t.strip() for t in root.itertext() if t.strip())
+        raise RemoteError(url, f"the service answered an exception: {text[:300]}", 200)
+    if _local(root.tag) != "WFS_Capabilities":
+        raise RemoteError(url, "the answer is not a WFS capabilities document", 200)
+    layers = []
+    for element in root.iter():
+        if not isinstance(element.tag, str) or _local(element.tag) != "FeatureType":
+            continue
+        name = _child_text(element, "Name")
+        if not name:
+            continue
+        keywords = [
+            (k.text or "").strip() for k in element.iter()
+            if isinstance(k.tag, str) and _local(k.tag) == "Keyword" and (k.text or "").strip()
+        ]
+        bbox = None
+        for child in element:
+            if _local(child.tag) == "WGS84BoundingBox":
+                lower = _child_text(child, "LowerCorner").split()
+                upper = _child_text(child, "UpperCorner").split()
+                if len(lower) == 2 and len(upper) == 2:
+                    bbox = [float(v) for v in lower + upper]
+        layers.append({
+            "name": name,
+            "title": _child_text(element, "Title") or name,
+            "abstract": _child_text(element, "Abstract"),
+            "default_crs": _child_text(element, "DefaultCRS") or _child_text(element, "DefaultSRS"),
+            "keywords": keywords,
+            "bbox": bbox,
+        })
+    return layers
+
+
+def _epsg(crs: str) -> str | None:
+    """``urn:ogc:def:crs:EPSG::2154`` or ``EPSG:2154`` → ``EPSG:2154``."""
+    text = crs.strip()
+    if not text:
+        return None
+    code = text.rsplit(":", 1)[-1]
+    return f"EPSG:{code}" if code.isdigit() else text
+
+
+@tk.blanket.config_declarations(declare_harvest_options)
+class WfsHarvester(DataclicHarvester):
+    name = "dataclic_wfs"
+    title = "OGC WFS 2.0"
+    description = (
+        "Layers of an OGC WFS 2.0 service (INPN / PatriNat on the Géoplateforme…): one dataset "
+        "per layer, features paged into a GeoJSON file, CRS recorded."
+    )
+    config_keys: ClassVar[dict[str, Check]] = {
+        "layers": _text_list,
+        "layer_prefix": _text,
+        "srs_name": _text,
+        "page_size": _positive_int,
+        "producer": _text,
+    }
+
+    def check_config(self, config: dict[str, Any]) -> None:
+        if "layers" in config and "layer_prefix" in config:
+            raise SourceConfigError("give 'layers' or 'layer_prefix', not both")
+
+    def list_records(
+        self, source_url: str, config: dict[str, Any], client: RemoteClient
+    ) -> Iterator[RemoteRecord]:
+        params = {"service": "WFS", "version": "2.0.0", "request": "GetCapabilities"}
+        url = full_url(source_url, params)
+        layers = parse_capabilities(client.get_bytes(source_url, params), url)
+        wanted = config.get("layers")
+        prefix = config.get("layer_prefix")
+        by_name = {layer["name"]: layer for layer in layers}
+        if wanted:
+            missing = [name for name in wanted if name not in by_name]
+            if missing:
+                raise RemoteError(url, f"layer(s) not offered by the service: {', '.join(missing)}",
+                                  200)
+            chosen = [by_name[name] for name in wanted]
+        else:
+            chosen = [layer for layer in layers if not prefix or layer["name"].startswith(prefix)]
+        for layer in chosen:
+            yield RemoteRecord(layer["name"], content=layer, url=url)
+
+    def _features(
+        self, source_url: str, layer: str, config: dict[str, Any], client: RemoteClient
+    ) -> Iterator[list[dict[str, Any]]]:
+        size = config.get("page_size", DEFAULT_PAGE_SIZE)
+        cap = config.get("max_pages", client.limits.max_pages)
+        start = 0
+        for _page in range(cap):
+            params = {"service": "WFS", "version": "2.0.0", "request": "GetFeature",
+                      "typeNames": layer, "outputFormat": "application/json",
+                      "srsName": config.get("srs_name", "EPSG:4326"),
+                      "count": size, "startIndex": start}
+            payload = client.get_json(source_url, params)
+            features = payload.get("features") if isinstance(payload, dict) else None
+            if not isinstance(features, list):
+                raise RemoteError(full_url(source_url, params),
+                                  "the answer is not a GeoJSON FeatureCollection", 200)
+            yield features
+            matched = payload.get("numberMatched")
+            start += len(features)
+            if len(features) < size or (isinstance(matched, int) and start >= matched):
+                return
+        raise RemoteError(source_url, f"more than {cap} pages; raise max_pages to read more")
+
+    def build_dataset(
+        self, content: dict[str, Any], config: dict[str, Any], source_url: str,
+        client: RemoteClient,
+    ) -> DatasetDraft:
+        layer = str(content["name"])
+        crs = _epsg(config.get("srs_name", "EPSG:4326"))
+        cap = config.get("max_bytes", client.limits.max_bytes)
+        handle, name = tempfile.mkstemp(dir=staging_dir(), suffix=".geojson")
+        os.close(handle)
+        path = Path(name)
+        count, written, properties = 0, 0, {}
+        try:
+            with open(path, "w", encoding="utf-8") as out:
+                head = {"type": "FeatureCollection", "name": layer,
+                        "crs": {"type": "name", "properties": {"name": crs}}}
+                out.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "features": [\n')
+                for features in self._features(source_url, layer, config, client):
+                    for feature in features:
+                        if not isinstance(feature, dict):
+                            raise RemoteError(source_url, "a feature is not a JSON object", 200)
+                        for key in feature.get("properties") or {}:
+                            properties.setdefault(key, None)
+                        text = json.dumps(feature, ensure_ascii=False, separators=(",", ":"))
+                        written += len(text) + 2
+                        if written > cap:
+                            raise RemoteError(source_url, f"the layer is over the {cap} byte cap")
+                        out.write((",\n" if count else "") + text)
+                        count += 1
+                out.write("\n]}\n")
+            size, digest = path.stat().st_size, _sha256(path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        slug = layer.replace(":", "-").lower()
+        profile = profile_from_fields("geojson", [(k, "") for k in properties], crs=crs)
+        extras = {"dataclic_remote_id": layer, "records_count": str(count),
+                  "source_crs": _epsg(content.get("default_crs") or "") or "",
+                  "producer": config.get("producer", "")}
+        if content.get("bbox"):
+            west, south, east, north = content["bbox"]
+            extras["spatial_bbox"] = f"{west},{south},{east},{north}"
+        title = str(content.get("title") or layer)
+        return DatasetDraft(
+            name_hint=slug,
+            title=title,
+            notes=str(content.get("abstract") or ""),
+            remote_url=full_url(source_url, {"service": "WFS", "version": "2.0.0",
+                                             "request": "GetCapabilities"}),
+            license_id="etalab-2.0",
+            tags=[str(k) for k in content.get("keywords") or []][:20],
+            extras=extras,
+            resources=[
+                {"key": "file", "name": f"{slug}.geojson", "format": "GeoJSON",
+                 "url": f"{slug}.geojson", "url_type": "upload", "size": size,
+                 "hash": f"sha256:{digest}", "_local_file": str(path),
+                 "dataclic_profile": profile, "description": f"{count} features ({crs})"},
+                {"key": "wfs", "name": f"{title} (WFS)", "format": "WFS",
+                 "url": source_url, "wfs_layer": layer,
+                 "description": "The live OGC WFS 2.0 service."},
+            ],
+            identity=f"{source_url}#{layer}",
+        )
