@@ -1,8 +1,26 @@
 """Authorization functions, one per action of ``logic/action.py``."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
+
+import ckan.plugins.toolkit as tk
+
+
+@tk.auth_allow_anonymous_access
+def dataclic_territory_search(context: dict[str, Any], data_dict: dict[str, Any]) -> dict:
+    """Territories are public reference data: anyone may search them."""
+    return {"success": True}
+
+
+@tk.auth_allow_anonymous_access
+def dataclic_territory_show(context: dict[str, Any], data_dict: dict[str, Any]) -> dict:
+    """Anyone may read a territory and its geometry."""
+    return {"success": True}
 
 
 def get_auth_functions() -> dict[str, Callable[..., Any]]:
-    return {}
+    return {
+        "dataclic_territory_search": dataclic_territory_search,
+        "dataclic_territory_show": dataclic_territory_show,
+    }

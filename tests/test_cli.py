@@ -1,0 +1,78 @@
+"""``ckan dataclic territories load|status`` against the real database."""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+from ckan.cli.cli import ckan as ckan_command
+
+from ckanext.dataclic.model import active_referential, list_vintages
+
+SHARED_COG = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cog"
+
+
+@pytest.fixture()
+def territory_tables(clean_db, migrate_db_for):
+    migrate_db_for("dataclic")
+    active_referential.clear()
+    yield
+    from ckan import model
+
+    model.Session.remove()
+    with model.meta.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM dataclic_territory_vintage")
+    active_referential.clear()
+
+
+def run(cli, *args):
+    return cli.invoke(ckan_command, ["dataclic", "territories", *args])
+
+
+@pytest.mark.usefixtures("with_plugins", "territory_tables")
+def test_status_before_any_load_reports_the_embedded_default(cli):
+    result = run(cli, "status")
+    assert result.exit_code == 0, result.output
+    assert "embedded COG 2026" in result.output
+    assert "communes without geometry: 98" in result.output
+
+
+@pytest.mark.usefixtures("with_plugins", "territory_tables")
+def test_load_is_idempotent_and_switches_the_active_vintage(cli):
+    if not SHARED_COG.is_dir():
+        pytest.skip(f"real COG not available: {SHARED_COG} is absent")
+    first = run(cli, "load", "--source", str(SHARED_COG), "--vintage", "COG 2026 shared")
+    assert first.exit_code == 0, first.output
+    assert "communes: 34969" in first.output and "epci: 1255" in first.output
+    again = run(cli, "load", "--source", str(SHARED_COG), "--vintage", "COG 2026 shared")
+    assert again.exit_code == 0 and again.output == first.output
+    assert [(v.name, v.active) for v in list_vintages()] == [("COG 2026 shared", True)]
+    status = run(cli, "status")
+    assert "Active referential: COG 2026 shared" in status.output
+    referential = active_referential.get()
+    assert referential.vintage == "COG 2026 shared"
+    assert len(referential.resolve("epci:243300316").communes) == 28
+    assert referential.current_commune("33092").code == "33008"
+    assert not referential.resolve("commune:33063").geometry.is_empty
+
+
+@pytest.mark.usefixtures("with_plugins", "territory_tables")
+def test_a_corrupt_contour_file_leaves_the_active_referential(cli, tmp_path):
+    assert run(cli, "load", "--vintage", "COG 2026 good").exit_code == 0
+    broken = tmp_path / "contours.geojson.gz"
+    broken.write_bytes(gzip.compress(b'{"type": "FeatureCollection", "features": [')[:30])
+    result = run(cli, "load", "--vintage", "COG 2026 bad", "--contours", str(broken))
+    assert result.exit_code != 0
+    assert "referential in use is unchanged" in result.output
+    assert "Traceback" not in result.output
+    assert [(v.name, v.active) for v in list_vintages()] == [("COG 2026 good", True)]
+
+
+@pytest.mark.usefixtures("with_plugins", "territory_tables")
+def test_a_bad_source_is_a_clear_error(cli, tmp_path):
+    result = run(cli, "load", "--source", str(tmp_path / "nowhere"))
+    assert result.exit_code != 0 and "neither 'embedded' nor a folder" in result.output
+    result = run(cli, "load", "--source", str(tmp_path))
+    assert result.exit_code != 0 and "--vintage is required" in result.output
+    result = run(cli, "load", "--source", str(tmp_path), "--vintage", "x")
+    assert result.exit_code != 0 and "Cannot read" in result.output
