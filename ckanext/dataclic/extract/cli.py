@@ -132,10 +132,14 @@ def main() -> None:
               help="Also write the report as JSON to this file.")
 @click.option("--profile", "profile_path", type=click.Path(path_type=Path),
               help="Use a stored profile (JSON) instead of detecting one.")
+@click.option("--index-dir", type=click.Path(path_type=Path),
+              help="Folder of the code index (default: next to INPUT).")
+@click.option("--no-index", is_flag=True, help="Scan the file even if an index exists.")
 @_with_profile_options
 def extract(input_path: Path, perimeter: str, output: Path, mode: str | None,
             output_format: str | None, out_crs: str, out_delimiter: str, enrich: bool,
-            report_path: Path | None, profile_path: Path | None, **kw: Any) -> None:
+            report_path: Path | None, profile_path: Path | None, index_dir: Path | None,
+            no_index: bool, **kw: Any) -> None:
     """Extract the rows of INPUT that belong to a territory."""
     from .engine import extract as run_extract
     from .errors import ExtractionError
@@ -154,10 +158,12 @@ def extract(input_path: Path, perimeter: str, output: Path, mode: str | None,
                 profile = ExtractionProfile.from_json(profile_path.read_text(encoding="utf-8"))
             except OSError as exc:
                 raise ExtractionError(f"Cannot read the profile: {exc.strerror}") from exc
+        overrides = _overrides(**kw)
         result = run_extract(input_path, target, output, referential=ref, mode=mode,
                              output_format=output_format, profile=profile,
-                             overrides=_overrides(**kw), enrich=enrich, out_crs=out_crs,
-                             delimiter=out_delimiter, progress=bar)
+                             overrides=overrides if any(vars(overrides).values()) else None,
+                             enrich=enrich, out_crs=out_crs, delimiter=out_delimiter,
+                             progress=bar, use_index=not no_index, index_dir=index_dir)
     except ExtractionError as exc:
         bar.end()
         _fail(str(exc).splitlines()[0] if str(exc) else "extraction failed")
@@ -172,6 +178,31 @@ def extract(input_path: Path, perimeter: str, output: Path, mode: str | None,
                                    encoding="utf-8")
         except OSError as exc:
             _fail(f"Cannot write the report: {exc.strerror}")
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("--index-dir", type=click.Path(path_type=Path),
+              help="Folder for the index (default: next to INPUT).")
+@_with_profile_options
+def index(input_path: Path, index_dir: Path | None, **kw: Any) -> None:
+    """Build the code index of a CSV file, so that later extractions read only the rows
+    they need. Rebuild it when the file changes (a stale index is ignored)."""
+    from .engine import build_index
+    from .errors import ExtractionError
+
+    bar = _ProgressBar()
+    try:
+        overrides = _overrides(**kw)
+        folder, meta = build_index(input_path, referential=_referential(),
+                                   overrides=overrides if any(vars(overrides).values())
+                                   else None, index_dir=index_dir, progress=bar)
+    except ExtractionError as exc:
+        bar.end()
+        _fail(str(exc))
+        return
+    bar.end()
+    click.echo(f"indexed {meta['rows']} rows in {meta['build_s']:.2f} s: {folder}")
 
 
 @main.command()

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 CHUNK_BYTES = 8 << 20
 MAX_RECORD_BYTES = 64 << 20
 Progress = Callable[[int, int], None]
+# (file offsets, lengths, code keys (-1: not a plain code), [(row, value) of those])
+RowSink = Callable[["np.ndarray", "np.ndarray", "np.ndarray", list[tuple[int, str]]], None]
 
 
 @dataclass
@@ -118,7 +120,10 @@ def filter_csv_by_code(
     report: ExtractionReport,
     progress: Progress | None = None,
     chunk_bytes: int = CHUNK_BYTES,
+    every_row: RowSink | None = None,
 ) -> Iterator[KeptChunk]:
+    """Yield the records whose code is in the perimeter. ``every_row``, when given, also
+    receives the file offset, length and code key of every record (to build an index)."""
     import numpy as np
 
     total = path.stat().st_size
@@ -128,6 +133,7 @@ def filter_csv_by_code(
     slice_start = code_slice[0] if code_slice else 0
     empty = np.empty(0, dtype=np.intp)
     carry = b""
+    base = data_offset  # file offset of the current buffer's first byte
     carry_pos = (empty, empty, empty)
     unknown: Counter[str] = Counter()
     for data, eof, (raw_nl, raw_de, raw_q) in _scanned_chunks(
@@ -161,6 +167,8 @@ def filter_csv_by_code(
         last = int(nl[-1])
         carry = buf[last + 1:]
         cut = last + 1
+        buf_base = base
+        base += cut
         carry_pos = (raw_nl[raw_nl > last] - cut, raw_de[raw_de > last] - cut,
                      raw_q[raw_q > last] - cut)
         de = _outside_quotes(raw_de[raw_de < last], raw_q[raw_q < last], last)
@@ -211,12 +219,15 @@ def filter_csv_by_code(
         odd = np.flatnonzero(~fast)
         extra_rows: list[int] = []
         extra_codes: list[str] = []
+        odd_values: list[tuple[int, int, str]] = []
         if odd.size:
             for i, s, e in zip(odd.tolist(), fstart[odd].tolist(), fend[odd].tolist(),
                                strict=True):
                 raw = buf[s:e].decode("latin-1")
                 value = raw[slice_start:code_slice[1]] if sliced else raw
                 key, known, norm = classifier.classify_text(value)
+                if every_row is not None:
+                    odd_values.append((i, key, norm))
                 if key >= 0 and classifier.inside[key] or key < 0 and known and (
                         norm in classifier.perimeter_codes):
                     extra_rows.append(i)
@@ -230,6 +241,12 @@ def filter_csv_by_code(
             merged_codes = codes + extra_codes
             codes = [merged_codes[j] for j in order.tolist()]
             kept_rows = merged_rows
+        if every_row is not None:
+            all_keys = keys.copy()
+            for i, key, norm in odd_values:
+                all_keys[i] = key
+            odd_text = [(i, norm) for i, key, norm in odd_values if key < 0]
+            every_row(starts + buf_base, ends - starts + 1, all_keys, odd_text)
         if kept_rows.size:
             ks = starts[kept_rows].tolist()
             ke = ends[kept_rows].tolist()

@@ -70,11 +70,14 @@ def extract(
     out_crs: str | int = WGS84,
     delimiter: str = ";",
     progress: Progress | None = None,
+    use_index: bool = True,
+    index_dir: str | Path | None = None,
 ) -> ExtractionResult:
     """Extract the rows of ``source`` that belong to ``perimeter`` into ``destination``.
 
     The output appears under its final name only when complete. Bad input raises
-    :class:`ExtractionError` with a one-line message.
+    :class:`ExtractionError` with a one-line message. A CSV code index built by
+    :func:`build_index` for this file version is used when present (``use_index``).
     """
     started = time.perf_counter()
     source, destination = Path(source), Path(destination)
@@ -90,6 +93,12 @@ def extract(
         raise ExtractionError("The output delimiter must be ';', ',', tab or '|'")
     if source.resolve() == destination.resolve():
         raise ExtractionError("The output would overwrite the input")
+    if profile is None and use_index and overrides is None:
+        from .index import fresh_index_meta
+
+        meta = fresh_index_meta(source, Path(index_dir) if index_dir else None)
+        if meta is not None:
+            profile = ExtractionProfile.from_dict(meta["profile"])
     if profile is None:
         profile = detect_profile(source, ref, overrides)
     elif overrides is not None:
@@ -120,6 +129,8 @@ def extract(
                     f"{profile.data_width}")
     run = _Run(source, perimeter, ref, profile, mode, fmt, enrich, out_crs, delimiter,
                progress, report)
+    run.index_dir = Path(index_dir) if index_dir else None
+    run.use_index = use_index
     tmp = temporary_path(destination)
     sink = open_sink(fmt, tmp, destination, delimiter=delimiter, crs=out_crs,
                      with_geometry=run.output_has_geometry)
@@ -180,6 +191,8 @@ class _Run:
         self.unknown: Counter[str] = Counter()
         self.out_of_range = 0
         self._communes_tree: Any = None
+        self.index_dir: Path | None = None
+        self.use_index = True
         if profile.geometry == "native":
             # CSV has no geometry column of its own: add the geometry as WKT.
             self.output_has_geometry = True
@@ -199,17 +212,31 @@ class _Run:
         from .csvscan import filter_csv_by_code
 
         p = self.profile
-        layout = read_csv_layout(self.source, p.encoding, p.delimiter)
         columns = list(p.columns)
         code_index = columns.index(p.code_column)
         encoding = (p.encoding or "utf-8").replace("-sig", "")
         raw = (self.fmt == "csv" and not self.enrich and p.delimiter == self.delimiter
                and encoding in ("utf-8", "ascii") and not self.output_has_geometry)
-        for chunk in filter_csv_by_code(
-            self.source, data_offset=layout.data_offset, delimiter=p.delimiter or ",",
-            code_index=code_index, header_width=len(layout.header), code_slice=p.code_slice,
-            classifier=self.classifier, report=self.report, progress=self.progress,
-        ):
+        index = None
+        if self.use_index:
+            from .index import load_csv_index
+
+            index = load_csv_index(self.source, p, self.index_dir)
+        if index is not None:
+            from .index import filter_with_index
+
+            self.report.index_used = True
+            chunks = filter_with_index(self.source, index, self.classifier, self.report,
+                                       self.progress)
+        else:
+            layout = read_csv_layout(self.source, p.encoding, p.delimiter)
+            chunks = filter_csv_by_code(
+                self.source, data_offset=layout.data_offset, delimiter=p.delimiter or ",",
+                code_index=code_index, header_width=p.header_width or len(layout.header),
+                code_slice=p.code_slice, classifier=self.classifier, report=self.report,
+                progress=self.progress,
+            )
+        for chunk in chunks:
             self.report.rows_kept += len(chunk.records)
             self.report.rows_remapped += sum(
                 1 for c in chunk.codes if not self.classifier.is_current(c))
@@ -460,3 +487,30 @@ class _Run:
             r.warn(f"{r.rows_field_count_mismatch} rows whose field count differs from the "
                    "header")
         _ = code_key  # keys are shared with the CSV scan
+
+
+def build_index(
+    source: str | Path,
+    *,
+    referential: Referential | None = None,
+    profile: ExtractionProfile | None = None,
+    overrides: ProfileOverrides | None = None,
+    index_dir: str | Path | None = None,
+    progress: Progress | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Build the code index of a CSV file (once per file version); returns its folder and
+    metadata (rows, build time)."""
+    from .index import build_csv_index
+
+    source = Path(source)
+    ref = referential if referential is not None else default_referential()
+    if profile is None:
+        profile = detect_profile(source, ref, overrides)
+    if profile.format != "csv" or not profile.has_code:
+        raise ExtractionError(
+            "Indexes are built for CSV files with a commune-code column (name it with "
+            "--code-column)"
+        )
+    classifier = CodeClassifier(ref, frozenset())
+    return build_csv_index(source, profile, classifier,
+                           Path(index_dir) if index_dir else None, progress)

@@ -26,6 +26,7 @@ class ExtractionReport:
     enriched: bool = False
     enrichment_method: str = ""
     output_crs: str = ""
+    index_used: bool = False
     bytes_read: int = 0
     elapsed_s: float = 0.0
     warnings: list[str] = field(default_factory=list)

@@ -1,0 +1,224 @@
+"""A code index for CSV files, built once per file version.
+
+It stores, for every commune-code key met in the file, the byte offset and length of each
+record, sorted by key. Later extractions read the index slices for the perimeter's codes
+(memory-mapped) and copy just those records from the file: no scan of the whole input.
+
+Layout: a folder ``<input name>.dataclic-index`` next to the input (or in ``index_dir``)
+holding ``meta.json`` and ``keys.npy`` / ``ptr.npy`` / ``offsets.npy`` / ``lengths.npy``.
+The index is used only if the input's size and modification time, and the profile's
+code column, still match.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .codes import CodeClassifier, key_code
+from .csvscan import KeptChunk, filter_csv_by_code
+from .errors import ExtractionError
+from .profile import ExtractionProfile
+from .report import ExtractionReport
+from .sniff import read_csv_layout
+
+INDEX_VERSION = 1
+SUFFIX = ".dataclic-index"
+BATCH = 50_000
+Progress = Callable[[int, int], None]
+
+
+def index_folder(source: Path, index_dir: Path | None = None) -> Path:
+    return (index_dir or source.parent) / (source.name + SUFFIX)
+
+
+def _fingerprint(source: Path) -> dict[str, int]:
+    st = source.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def build_csv_index(source: Path, profile: ExtractionProfile, classifier: CodeClassifier,
+                    index_dir: Path | None = None,
+                    progress: Progress | None = None) -> tuple[Path, dict[str, Any]]:
+    """Scan ``source`` once and write its code index; returns (folder, metadata)."""
+    import numpy as np
+
+    if profile.format != "csv" or not profile.code_column:
+        raise ExtractionError("An index can be built for a CSV file with a commune-code column")
+    started = time.perf_counter()
+    layout = read_csv_layout(source, profile.encoding, profile.delimiter)
+    offsets: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
+    keys: list[np.ndarray] = []
+    odd: dict[str, list[tuple[int, int]]] = {}
+
+    def collect(starts: Any, lens: Any, ks: Any, odd_text: list[tuple[int, str]]) -> None:
+        offsets.append(starts.astype(np.int64))
+        lengths.append(lens.astype(np.int32))
+        keys.append(ks.astype(np.int32))
+        for i, value in odd_text:
+            odd.setdefault(value, []).append((int(starts[i]), int(lens[i])))
+
+    report = ExtractionReport()
+    fingerprint = _fingerprint(source)
+    for _ in filter_csv_by_code(
+        source, data_offset=layout.data_offset, delimiter=profile.delimiter or ",",
+        code_index=profile.columns.index(profile.code_column), header_width=len(layout.header),
+        code_slice=profile.code_slice, classifier=classifier, report=report,
+        progress=progress, every_row=collect,
+    ):
+        pass
+    all_keys = np.concatenate(keys) if keys else np.empty(0, dtype=np.int32)
+    all_off = np.concatenate(offsets) if offsets else np.empty(0, dtype=np.int64)
+    all_len = np.concatenate(lengths) if lengths else np.empty(0, dtype=np.int32)
+    order = np.argsort(all_keys, kind="stable")
+    sorted_keys = all_keys[order]
+    uniq, first = np.unique(sorted_keys, return_index=True)
+    ptr = np.append(first, sorted_keys.size).astype(np.int64)
+    plain = uniq >= 0
+    classifier.learn(uniq[plain].astype(np.int64))
+    known = np.zeros(uniq.size, dtype=np.uint8)
+    known[plain] = classifier.status[uniq[plain]]
+    folder = index_folder(source, None if index_dir is None else Path(index_dir))
+    if not folder.parent.is_dir():
+        raise ExtractionError(f"The index folder {folder.parent} does not exist")
+    tmp = Path(tempfile.mkdtemp(prefix=".index-", dir=folder.parent))
+    tmp.chmod(0o755)
+    try:
+        np.save(tmp / "keys.npy", uniq.astype(np.int64))
+        np.save(tmp / "ptr.npy", ptr)
+        np.save(tmp / "status.npy", known)
+        np.save(tmp / "offsets.npy", all_off[order])
+        np.save(tmp / "lengths.npy", all_len[order])
+        meta = {
+            "version": INDEX_VERSION, "source": source.name, **fingerprint,
+            "vintage": str(getattr(classifier.ref, "vintage", "")),
+            "profile": profile.to_dict(), "data_offset": layout.data_offset,
+            "rows": report.rows_read,
+            "rows_field_count_mismatch": report.rows_field_count_mismatch,
+            "odd": {k: v for k, v in odd.items()},
+            "warnings": report.warnings,
+            "build_s": round(time.perf_counter() - started, 3),
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder, meta
+
+
+@dataclass
+class CsvCodeIndex:
+    folder: Path
+    meta: dict[str, Any]
+
+    def array(self, name: str) -> Any:
+        import numpy as np
+
+        return np.load(self.folder / f"{name}.npy", mmap_mode="r")
+
+
+def fresh_index_meta(source: Path, index_dir: Path | None = None) -> dict[str, Any] | None:
+    """The metadata of the index of this very file version, if there is one."""
+    folder = index_folder(source, None if index_dir is None else Path(index_dir))
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if meta.get("version") != INDEX_VERSION or meta.get("source") != source.name:
+        return None
+    if {k: meta.get(k) for k in ("size", "mtime_ns")} != _fingerprint(source):
+        return None
+    return meta
+
+
+def load_csv_index(source: Path, profile: ExtractionProfile,
+                   index_dir: Path | None = None) -> CsvCodeIndex | None:
+    """The index of ``source`` if it exists and is still valid for this file and profile."""
+    folder = index_folder(source, None if index_dir is None else Path(index_dir))
+    meta = fresh_index_meta(source, index_dir)
+    if meta is None:
+        return None
+    stored = meta.get("profile", {})
+    for key in ("code_column", "delimiter", "encoding", "columns"):
+        if stored.get(key) != profile.to_dict().get(key):
+            return None
+    if (stored.get("code_slice") or None) != (list(profile.code_slice)
+                                              if profile.code_slice else None):
+        return None
+    return CsvCodeIndex(folder, meta)
+
+
+def filter_with_index(source: Path, index: CsvCodeIndex, classifier: CodeClassifier,
+                      report: ExtractionReport,
+                      progress: Progress | None = None) -> Iterator[KeptChunk]:
+    """The records of the perimeter, read straight from their offsets."""
+    import mmap
+
+    import numpy as np
+
+    keys = index.array("keys")
+    ptr = index.array("ptr")
+    plain = np.asarray(keys) >= 0
+    kk = np.asarray(keys)[plain]
+    if index.meta.get("vintage") == str(getattr(classifier.ref, "vintage", "")):
+        # Known/unknown status stored at build time, for the same referential vintage.
+        classifier.status[kk] = np.asarray(index.array("status"))[plain]
+    classifier.learn(kk)
+    counts = np.diff(np.asarray(ptr))
+    report.rows_read += int(index.meta["rows"])
+    report.rows_field_count_mismatch += int(index.meta["rows_field_count_mismatch"])
+    for w in index.meta.get("warnings", []):
+        report.warn(w)
+    unknown: Counter[str] = Counter()
+    plain_idx = np.flatnonzero(plain)
+    status = classifier.status[kk]
+    for i in plain_idx[status == 2].tolist():
+        unknown[key_code(int(keys[i]))] += int(counts[i])
+    wanted = [int(i) for i in plain_idx[classifier.inside[kk]].tolist()]
+    ranges: list[tuple[Any, Any, list[str]]] = []
+    offsets = index.array("offsets")
+    lengths = index.array("lengths")
+    for i in wanted:
+        a, b = int(ptr[i]), int(ptr[i + 1])
+        ranges.append((offsets[a:b], lengths[a:b], [key_code(int(keys[i]))]))
+    for value, spans in index.meta.get("odd", {}).items():
+        key, known, norm = classifier.classify_text(value)
+        if classifier.is_inside_text(key_code(key) if key >= 0 else norm, key):
+            code = key_code(key) if key >= 0 else norm
+            arr = np.array(spans, dtype=np.int64).reshape(-1, 2)
+            ranges.append((arr[:, 0], arr[:, 1], [code]))
+        elif not known:
+            unknown[value.strip()] += len(spans)
+    report.rows_unknown_code += sum(unknown.values())
+    report.add_unknown(unknown)
+    if not ranges:
+        return
+    off = np.concatenate([np.asarray(r[0]) for r in ranges])
+    lens = np.concatenate([np.asarray(r[1]) for r in ranges])
+    codes = np.concatenate([np.repeat(np.array(r[2] * 1, dtype=object), len(r[0]))
+                            for r in ranges])
+    order = np.argsort(off, kind="stable")  # keep the file's row order
+    off, lens, codes = off[order], lens[order], codes[order]
+    total = source.stat().st_size
+    with source.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        for s in range(0, off.size, BATCH):
+            o = off[s:s + BATCH].tolist()
+            n = lens[s:s + BATCH].tolist()
+            records = [mm[a:a + b] for a, b in zip(o, n, strict=True)]
+            if records and not records[-1].endswith(b"\n"):
+                records[-1] += b"\n"
+            if progress:
+                progress(min(total, int(o[-1]) + int(n[-1])), total)
+            yield KeptChunk(records, codes[s:s + BATCH].tolist())

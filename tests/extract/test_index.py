@@ -1,0 +1,66 @@
+"""The CSV code index: built once per file version, then extractions read only their rows."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from ckanext.dataclic.extract import extract
+from ckanext.dataclic.extract.engine import build_index
+
+LINES = ["code_insee;nom;v"] + [
+    f"{code};\"nom; {i}\";{i}" for i, code in enumerate(
+        ["33063", "75056", "33281", "99999", "1053", "33110", " 33063 ", "2A004"] * 25)
+]
+
+
+def test_indexed_extraction_equals_the_scan(tmp_path, ref, bordeaux):
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(LINES) + "\n", encoding="utf-8")
+    folder, meta = build_index(src, referential=ref)
+    assert folder == tmp_path / "in.csv.dataclic-index" and meta["rows"] == 200
+    scanned = extract(src, bordeaux, tmp_path / "scan.csv", referential=ref, use_index=False)
+    indexed = extract(src, bordeaux, tmp_path / "idx.csv", referential=ref)
+    assert indexed.report.index_used and not scanned.report.index_used
+    assert (tmp_path / "idx.csv").read_bytes() == (tmp_path / "scan.csv").read_bytes()
+    for field in ("rows_read", "rows_kept", "rows_unknown_code", "unknown_codes",
+                  "rows_remapped"):
+        assert getattr(indexed.report, field) == getattr(scanned.report, field), field
+    assert indexed.report.rows_kept == 100  # 33063, 33281, 33110 and " 33063 " rows
+    enriched = extract(src, bordeaux, tmp_path / "idx.geojson", referential=ref, enrich=True)
+    assert enriched.report.rows_kept == 100
+
+
+def test_a_changed_file_is_scanned_again(tmp_path, ref, bordeaux):
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(LINES) + "\n", encoding="utf-8")
+    build_index(src, referential=ref)
+    with src.open("a", encoding="utf-8") as fh:
+        fh.write("33063;ajout;999\n")
+    os.utime(src, ns=(1, 1))
+    result = extract(src, bordeaux, tmp_path / "out.csv", referential=ref)
+    assert not result.report.index_used
+    assert result.report.rows_kept == 101
+
+
+def test_index_command(tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(LINES) + "\n", encoding="utf-8")
+    where = tmp_path / "indexes"
+    where.mkdir()
+    cli = [sys.executable, "-m", "ckanext.dataclic.extract.cli"]
+    proc = subprocess.run([*cli, "index", str(src), "--index-dir", str(where)],
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "indexed 200 rows" in proc.stdout
+    proc = subprocess.run([*cli, "extract", str(src), "-t", "commune:75056", "-o",
+                           str(tmp_path / "paris.csv"), "--index-dir", str(where),
+                           "--report", str(tmp_path / "r.json")],
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert '"index_used": true' in (tmp_path / "r.json").read_text()
+    assert len((tmp_path / "paris.csv").read_text().splitlines()) == 26
+    proc = subprocess.run([*cli, "index", str(tmp_path / "nope.csv")], capture_output=True,
+                          text=True, check=False, timeout=120)
+    assert proc.returncode != 0 and "not found" in proc.stderr
