@@ -7,10 +7,12 @@
 #   scripts/demo.sh status   say what runs
 #
 # Everything it writes lives in .run/demo/ (git-ignored): ckan.ini, storage, logs, PIDs.
+# DATACLIC_DEMO_PORT (5000), DATACLIC_DEMO_DIR (.run/demo) and DATACLIC_DEMO_DB (ckan_demo) move
+# it; DATACLIC_DEMO_KEEP_SERVICES=1 makes `stop` leave PostgreSQL and Redis running.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-RUN="$ROOT/.run/demo"
+RUN="${DATACLIC_DEMO_DIR:-$ROOT/.run/demo}"
 INI="$RUN/ckan.ini"
 PORT=${DATACLIC_DEMO_PORT:-5000}
 CKAN="$ROOT/.venv/bin/ckan"
@@ -22,11 +24,15 @@ running() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; 
 stop() {
     for name in web worker; do
         if running "$name"; then
-            kill "$(cat "$RUN/$name.pid")" && say "stopped $name (pid $(cat "$RUN/$name.pid"))"
+            local pid; pid=$(cat "$RUN/$name.pid")
+            kill "$pid"
+            for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+            say "stopped $name (pid $pid)"
         fi
         rm -f "$RUN/$name.pid"
     done
-    bash "$ROOT/scripts/services.sh" stop
+    [ "${DATACLIC_DEMO_KEEP_SERVICES:-0}" = 1 ] || bash "$ROOT/scripts/services.sh" stop
 }
 
 status() {
@@ -38,7 +44,7 @@ status() {
 configure() {
     # shellcheck disable=SC1091
     source "$ROOT/.services/env"
-    local db=ckan_demo
+    local db=${DATACLIC_DEMO_DB:-ckan_demo}
     if ! psql "$DATACLIC_PG_URL/postgres" -Atqc "select 1 from pg_database where datname = '$db'" | grep -q 1; then
         psql "$DATACLIC_PG_URL/postgres" -qc "create database $db" >/dev/null
     fi

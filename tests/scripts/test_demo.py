@@ -1,0 +1,56 @@
+"""The README's portal command brings up a working portal and its companion stops it."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "demo.sh"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def status_of(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_demo_portal_serves_pages_and_stops():
+    (ROOT / ".run").mkdir(exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix="demo-test-", dir=ROOT / ".run"))
+    port = free_port()
+    env = {**os.environ, "DATACLIC_DEMO_PORT": str(port), "DATACLIC_DEMO_DIR": str(run_dir),
+           "DATACLIC_DEMO_DB": "ckan_demo_test", "DATACLIC_DEMO_KEEP_SERVICES": "1"}
+    # The demo uses its own database and Redis settings, not the test ones.
+    for name in ("CKAN_SQLALCHEMY_URL", "CKAN_REDIS_URL", "CKAN_INI"):
+        env.pop(name, None)
+    try:
+        started = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True,
+                                 timeout=600)
+        assert started.returncode == 0, started.stderr[-3000:]
+        assert f"portal ready at http://127.0.0.1:{port}" in started.stderr
+        assert "log in as: admin / " in started.stderr
+        base = f"http://127.0.0.1:{port}"
+        for path in ("/", "/dataset", "/dataset/communes-de-france", "/organization/demo",
+                     "/api/3/action/status_show", "/dataset?q=communes"):
+            assert status_of(base + path) == 200, path
+        pids = [int((run_dir / f"{name}.pid").read_text()) for name in ("web", "worker")]
+    finally:
+        stopped = subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True,
+                                 text=True, timeout=120)
+    assert stopped.returncode == 0, stopped.stderr
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists(), f"process {pid} still runs after stop"
+    shutil.rmtree(run_dir, ignore_errors=True)
