@@ -147,3 +147,15 @@ def test_loads_in_a_fresh_process_without_shared_data(tmp_path):
 def test_every_search_result_id_resolves(ref, kind):
     for result in ref.search("saint", kinds=[kind], limit=20):
         assert ref.resolve(result.id).name == result.name
+
+
+def test_caches_stay_bounded(ref, monkeypatch):
+    from ckanext.dataclic.territories import referential as module
+
+    monkeypatch.setattr(module, "MAX_CACHED_PERIMETERS", 50)
+    codes = sorted(ref.communes)[:200]
+    for code in codes:
+        ref.resolve(f"communes:{code},33063")
+    assert len(ref._perimeter_cache) <= 50
+    assert ref.resolve("communes:33063," + codes[-1]).communes == tuple(sorted(
+        {"33063", codes[-1]}))

@@ -11,6 +11,18 @@ from .search import SearchIndex, SearchResult
 
 ParentRef = tuple[str, str, str]
 
+# Bounds of the in-memory caches: custom commune lists come from users, so the caches must not
+# grow without limit in a long-running web process.
+MAX_CACHED_PERIMETERS = 4096
+MAX_CACHED_GEOMETRIES = 512
+
+
+def _remember(cache: dict[str, Any], key: str, value: Any, limit: int) -> None:
+    """Insert into a dict used as a FIFO-bounded cache (oldest entries dropped first)."""
+    while len(cache) >= limit:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
+
 
 @dataclass(frozen=True)
 class Commune:
@@ -273,8 +285,9 @@ class Referential:
         parsed = parse_perimeter_id(perimeter)
         resolved = self._resolve_parsed(parsed)
         with self._lock:
-            self._perimeter_cache[perimeter] = resolved
-            self._perimeter_cache.setdefault(resolved.id, resolved)
+            _remember(self._perimeter_cache, perimeter, resolved, MAX_CACHED_PERIMETERS)
+            if resolved.id not in self._perimeter_cache:
+                _remember(self._perimeter_cache, resolved.id, resolved, MAX_CACHED_PERIMETERS)
         return resolved
 
     def _unknown(self, what: str, code: str) -> PerimeterError:
@@ -413,7 +426,7 @@ class Referential:
             if not geometry.is_valid:
                 geometry = shapely.make_valid(geometry)
         with self._lock:
-            self._geometry_cache[perimeter.id] = geometry
+            _remember(self._geometry_cache, perimeter.id, geometry, MAX_CACHED_GEOMETRIES)
         return geometry
 
     def with_contours(self, contours: dict[str, Any], source: ContourSource) -> Referential:

@@ -64,15 +64,17 @@ class SearchResult:
 
 @dataclass
 class SearchIndex:
-    """A flat in-memory index: a linear scan over ~40,000 folded names takes a few ms."""
+    """In-memory index of folded names: sorted name and word-suffix arrays for prefix ranges.
+
+    A prefix query is two binary searches in a sorted array; the best matches of a range are
+    picked by population rank with numpy, so even one-letter queries stay in the low ms.
+    """
 
     results: list[SearchResult] = field(default_factory=list)
     folded: list[str] = field(default_factory=list)
     tokens: list[tuple[str, ...]] = field(default_factory=list)
     by_key: dict[str, list[int]] = field(default_factory=dict)
-    _blob: str | None = None
-    _line_starts: list[int] = field(default_factory=list)
-    _rank: list[int] = field(default_factory=list)
+    _ready: bool = False
 
     def add(self, result: SearchResult, keys: tuple[str, ...] = ()) -> None:
         position = len(self.results)
@@ -82,37 +84,55 @@ class SearchIndex:
         self.tokens.append(tuple(name.split()))
         for key in {result.code.upper(), *keys}:
             self.by_key.setdefault(key, []).append(position)
-        self._blob = None
-
-    def _candidates(self, token: str, *, word_starts: bool = True) -> set[int]:
-        """Entries whose name (or, with ``word_starts``, one of its words) starts with token.
-
-        Literal patterns let the regex engine use its fast substring search over one string
-        holding every name, one per line.
-        """
-        self._prepare()
-        blob, starts = self._blob or "", self._line_starts
-        found: set[int] = set()
-        for separator in ("\n", " ") if word_starts else ("\n",):
-            for match in re.finditer(re.escape(separator + token), blob):
-                found.add(bisect.bisect_right(starts, match.start() + 1) - 1)
-        return found
+        self._ready = False
 
     def _prepare(self) -> None:
-        if self._blob is None:
-            self._blob = "\n" + "\n".join(self.folded)
-            starts, offset = [], 1
-            for name in self.folded:
-                starts.append(offset)
-                offset += len(name) + 1
-            self._line_starts = starts
-            order = sorted(
-                range(len(self.results)),
-                key=lambda i: (-self.results[i].population, self.folded[i], self.results[i].code),
-            )
-            self._rank = [0] * len(order)
-            for rank, position in enumerate(order):
-                self._rank[position] = rank
+        if self._ready:
+            return
+        import numpy as np
+
+        count = len(self.results)
+        order = sorted(
+            range(count),
+            key=lambda i: (-self.results[i].population, self.folded[i], self.results[i].code),
+        )
+        rank = np.empty(count, dtype=np.int64)
+        rank[np.asarray(order, dtype=np.int64)] = np.arange(count)
+        self._rank = rank
+        kinds = sorted({r.kind for r in self.results})
+        self._kind_ids = {kind: index for index, kind in enumerate(kinds)}
+        self._kind = np.asarray([self._kind_ids[r.kind] for r in self.results], dtype=np.int8)
+        self._exact: dict[str, list[int]] = {}
+        for position, name in enumerate(self.folded):
+            self._exact.setdefault(name, []).append(position)
+        names = sorted(range(count), key=self.folded.__getitem__)
+        self._names = [self.folded[i] for i in names]
+        self._names_pos = np.asarray(names, dtype=np.int64)
+        suffixes: list[tuple[str, int]] = []
+        for position, name in enumerate(self.folded):
+            for index, char in enumerate(name):
+                if index and char == " ":
+                    suffixes.append((name[index + 1:], position))
+        suffixes.sort()
+        self._suffixes = [text for text, _ in suffixes]
+        self._suffixes_pos = np.asarray([pos for _, pos in suffixes], dtype=np.int64)
+        self._ready = True
+
+    def _best_in_range(self, keys: list[str], positions, prefix: str, wanted, limit: int):
+        """Up to ``limit`` best-ranked entries among those whose key starts with prefix."""
+        import numpy as np
+
+        low = bisect.bisect_left(keys, prefix)
+        high = bisect.bisect_left(keys, prefix + "\uffff", low)
+        if low >= high:
+            return []
+        found = np.unique(positions[low:high])
+        if wanted is not None:
+            found = found[np.isin(self._kind[found], wanted)]
+        if len(found) > limit:
+            ranks = self._rank[found]
+            found = found[np.argpartition(ranks, limit - 1)[:limit]]
+        return found.tolist()
 
     def search(
         self, query: str, *, kinds: set[str] | None = None, limit: int = 10
@@ -120,44 +140,65 @@ class SearchIndex:
         text = query.strip()
         if not text or limit <= 0:
             return []
-        scored: dict[int, int] = {}
+        import numpy as np
+
         self._prepare()
-        rank = self._rank
-        wanted = set(kinds or ())
-        if "commune" in wanted:
-            wanted.add("arrondissement")
+        wanted_kinds = set(kinds or ())
+        if "commune" in wanted_kinds:
+            wanted_kinds.add("arrondissement")
+        wanted = (
+            np.asarray([self._kind_ids[k] for k in wanted_kinds if k in self._kind_ids],
+                       dtype=np.int8)
+            if wanted_kinds else None
+        )
+        scored: dict[int, int] = {}
 
         def offer(position: int, tier: int) -> None:
-            if wanted and self.results[position].kind not in wanted:
+            if wanted is not None and self._kind[position] not in wanted:
                 return
-            # Lower is better: the tier first, then population (precomputed static rank).
-            score = tier * 1_000_000 + rank[position]
+            # Lower is better: the tier first, then the population rank.
+            score = tier * 10_000_000 + int(self._rank[position])
             if score < scored.get(position, 1 << 62):
                 scored[position] = score
 
-        # Exact codes, SIREN and postcodes first (tier 0 and 1).
+        # Exact codes first, then SIREN and postcodes.
         key = text.replace(" ", "").upper()
         if len(key) == 4 and key.isdigit():
             key = "0" + key
         for position in self.by_key.get(key, ()):
-            result = self.results[position]
-            offer(position, 0 if result.code.upper() == key else 1)
+            offer(position, 0 if self.results[position].code.upper() == key else 1)
 
         folded_query = fold(text)
         if folded_query:
-            # Names starting with the query rank above names with a later word matching, so
-            # the (larger) word-start scan only runs when the first tiers leave room.
-            prefixed = self._candidates(folded_query, word_starts=False)
-            for position in prefixed:
-                offer(position, 2 if self.folded[position] == folded_query else 3)
+            for position in self._exact.get(folded_query, ()):
+                offer(position, 2)
+            for position in self._best_in_range(self._names, self._names_pos, folded_query,
+                                                wanted, limit):
+                offer(position, 3)
             if len(scored) < limit and len(folded_query) > 1:
-                query_tokens = folded_query.split()
-                longest = max(query_tokens, key=len)
-                for position in self._candidates(longest) - prefixed:
-                    if _tokens_prefix(query_tokens, self.tokens[position]):
-                        offer(position, 4)
+                for position in self._best_in_range(self._suffixes, self._suffixes_pos,
+                                                    folded_query, wanted, limit):
+                    offer(position, 4)
+            query_tokens = folded_query.split()
+            if len(scored) < limit and len(query_tokens) > 1:
+                # Words of the query that are not contiguous in the name ("grand emilion").
+                for position in self._scan_words(query_tokens):
+                    offer(position, 5)
         best = heapq.nsmallest(limit, scored.items(), key=lambda item: item[1])
         return [self.results[position] for position, _ in best]
+
+    def _scan_words(self, query_tokens: list[str]) -> list[int]:
+        import numpy as np
+
+        longest = max(query_tokens, key=len)
+        low = bisect.bisect_left(self._suffixes, longest)
+        high = bisect.bisect_left(self._suffixes, longest + "\uffff", low)
+        first = bisect.bisect_left(self._names, longest)
+        last = bisect.bisect_left(self._names, longest + "\uffff", first)
+        candidates = np.unique(np.concatenate(
+            [self._suffixes_pos[low:high], self._names_pos[first:last]]))
+        return [int(p) for p in candidates
+                if _tokens_prefix(query_tokens, self.tokens[int(p)])]
 
 
 def _tokens_prefix(query_tokens: list[str], name_tokens: tuple[str, ...]) -> bool:
