@@ -65,8 +65,7 @@ def run_job(source_id: str) -> dict[str, Any]:
     job = HarvestJob.get(job_dict["id"])
     job.status = "Running"
     job.save()
-    source = toolkit.get_action("harvest_source_show")(
-        {**context, "use_cache": False}, {"id": source_id})
+    source = toolkit.get_action("harvest_source_show")(context, {"id": source_id})
     harvester = queue.get_harvester(source["source_type"])
     ids = queue.gather_stage(harvester, job)
     results: dict[str, Any] = {}

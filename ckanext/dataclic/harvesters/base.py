@@ -140,6 +140,7 @@ COMMON_KEYS: dict[str, Check] = {
     "profile": _profile,
     "local_copy": _boolean,
     "local_copy_max_bytes": _positive_int,
+    "max_datasets": _positive_int,
 }
 
 
@@ -275,6 +276,7 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
     """Base of the six dataclic harvester plugins."""
 
     p.implements(IHarvester)
+    p.implements(p.IPackageController, inherit=True)
 
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
@@ -306,6 +308,24 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
     def check_config(self, config: dict[str, Any]) -> None:
         """Cross-key checks of one harvester (keys and types are checked already)."""
 
+    # -- IPackageController ----------------------------------------------------------------
+    def before_dataset_index(self, pkg_dict: dict[str, Any]) -> dict[str, Any]:
+        """Work around ckanext-harvest 1.6.3 on CKAN 2.12: ``harvest_source_reindex`` caches an
+        unvalidated dict as the source's ``validated_data_dict``, so the next cached
+        ``harvest_source_show`` has no ``source_type`` and ``harvester run-test`` fails."""
+        if pkg_dict.get("type") != "harvest" and pkg_dict.get("dataset_type") != "harvest":
+            return pkg_dict
+        try:
+            cached = json.loads(pkg_dict.get("validated_data_dict") or "{}")
+        except (TypeError, ValueError):
+            cached = {}
+        if "source_type" not in cached:
+            shown = tk.get_action("harvest_source_show")(
+                {"ignore_auth": True, "use_cache": False}, {"id": pkg_dict["id"]}
+            )
+            pkg_dict["validated_data_dict"] = json.dumps(shown, default=str)
+        return pkg_dict
+
     # -- IHarvester ------------------------------------------------------------------------
     def info(self) -> dict[str, str]:
         return {"name": self.name, "title": self.title, "description": self.description}
@@ -325,7 +345,8 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
             config = self._config(source)
             client = client_for(config)
             try:
-                records = self._unique(self.list_records(source.url, config, client))
+                records = self._unique(self.list_records(source.url, config, client),
+                                       config.get("max_datasets"))
             finally:
                 client.close()
         except (RemoteError, SourceConfigError) as exc:
@@ -366,10 +387,13 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
         return [obj.id for obj in ids]
 
     @staticmethod
-    def _unique(records: Iterator[RemoteRecord]) -> list[RemoteRecord]:
+    def _unique(records: Iterator[RemoteRecord], limit: int | None = None) -> list[RemoteRecord]:
+        """Drop repeated guids; stop listing (and paging) once ``limit`` records are kept."""
         seen: dict[str, RemoteRecord] = {}
         for record in records:
             seen.setdefault(record.guid, record)
+            if limit and len(seen) >= limit:
+                break
         return list(seen.values())
 
     def _fail_gather(self, harvest_job: Any, message: str) -> None:

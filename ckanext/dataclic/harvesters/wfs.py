@@ -135,6 +135,8 @@ class WfsHarvester(DataclicHarvester):
             chosen = [by_name[name] for name in wanted]
         else:
             chosen = [layer for layer in layers if not prefix or layer["name"].startswith(prefix)]
+            if not chosen:
+                raise RemoteError(url, f"no layer of the service starts with {prefix!r}", 200)
         for layer in chosen:
             yield RemoteRecord(layer["name"], content=layer, url=url)
 

@@ -1,0 +1,95 @@
+"""``ckan dataclic sources``: list the curated green sources and create harvest sources."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+FREQUENCIES = ("MANUAL", "MONTHLY", "WEEKLY", "BIWEEKLY", "DAILY", "ALWAYS")
+
+
+@click.group(short_help="Curated national green sources to harvest.")
+def sources() -> None:
+    """Curated national green sources (biodiversity, climate, energy, risks, water, land use,
+    air) that can be added as harvest sources."""
+
+
+@sources.command("list")
+@click.option("--theme", help="Only the sources of this theme.")
+@click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
+def list_sources(theme: str | None, as_json: bool) -> None:
+    """List the curated green sources."""
+    from ckan.plugins import toolkit as tk
+
+    from .catalogue import load_catalogue
+
+    entries = [e for e in load_catalogue() if not theme or e.theme == theme]
+    if as_json:
+        click.echo(json.dumps([e.__dict__ for e in entries], ensure_ascii=False, indent=2))
+        return
+    for entry in entries:
+        click.echo(f"{entry.name:34} {entry.theme:17} {entry.harvester:20} {entry.title}")
+        click.echo(f"{'':34} {tk._('producer')}: {entry.producer}")
+        if entry.set_for_your_territory:
+            click.echo(f"{'':34} {tk._('set for your territory')}: "
+                       f"{entry.set_for_your_territory} (--config)")
+
+
+@sources.command("add")
+@click.argument("name")
+@click.option("--org", help="Organisation (name or id) that will own the harvested datasets.")
+@click.option("--frequency", type=click.Choice(FREQUENCIES, case_sensitive=False),
+              default="MANUAL", show_default=True, help="How often the source is harvested.")
+@click.option("--config", "config_json",
+              help='JSON merged over the catalogue config, e.g. \'{"params": {"departement": "33"}}\'.')
+@click.option("--source-name", help="Name of the harvest source to create (default: NAME).")
+def add_source(name: str, org: str | None, frequency: str, config_json: str | None,
+               source_name: str | None) -> None:
+    """Create the harvest source NAME from the curated catalogue."""
+    from ckan.plugins import toolkit as tk
+
+    from .catalogue import CatalogueError, find_source
+
+    try:
+        entry = find_source(name)
+    except CatalogueError:
+        raise click.ClickException(
+            tk._("No green source named {name}; see `ckan dataclic sources list`.").format(
+                name=name)) from None
+    overrides: dict[str, Any] = {}
+    if config_json:
+        try:
+            overrides = json.loads(config_json)
+        except json.JSONDecodeError as exc:
+            raise click.ClickException(
+                tk._("--config is not valid JSON: {error}").format(error=exc.msg)) from None
+        if not isinstance(overrides, dict):
+            raise click.ClickException(tk._("--config must be a JSON object."))
+    site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})
+    context = {"user": site_user["name"], "ignore_auth": True}
+    data = {
+        "name": source_name or entry.name,
+        "title": entry.title,
+        "url": entry.url,
+        "source_type": entry.harvester,
+        "config": json.dumps(entry.config_with(overrides), ensure_ascii=False),
+        "frequency": frequency.upper(),
+        "notes": f"{entry.producer} ({entry.theme})",
+    }
+    if org:
+        try:
+            data["owner_org"] = tk.get_action("organization_show")(context, {"id": org})["id"]
+        except tk.ObjectNotFound:
+            raise click.ClickException(
+                tk._("No organisation named {org}.").format(org=org)) from None
+    try:
+        created = tk.get_action("harvest_source_create")(context, data)
+    except tk.ValidationError as exc:
+        details = "; ".join(f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}"
+                            for k, v in exc.error_dict.items())
+        raise click.ClickException(
+            tk._("The harvest source was refused: {details}").format(details=details)) from None
+    click.echo(tk._("Created harvest source {name} ({type}) for {url}").format(
+        name=created["name"], type=entry.harvester, url=entry.url))
