@@ -130,6 +130,9 @@ def test_status_reports_communes_without_geometry(ref):
     # Overseas collectivities are not covered by the embedded contours; DROM are.
     assert "98714" in missing and "97411" not in missing and "33063" not in missing
     assert len(missing) < 120
+    # Communes nouvelles younger than the contours get the union of their former parts.
+    rebuilt = status["communes_with_geometry_from_parts"]
+    assert len(rebuilt) == 4 and not set(rebuilt) & set(missing)
 
 
 def test_loads_in_a_fresh_process_without_shared_data(tmp_path):

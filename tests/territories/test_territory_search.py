@@ -20,6 +20,7 @@ def ids(results):
         ("Bordeaux", "commune:33063"),
         ("33063", "commune:33063"),
         ("243300316", "epci:243300316"),
+        ("213300635", "commune:33063"),  # a commune's SIREN
         ("33000", "commune:33063"),  # postcode
         ("2a", "departement:2A"),
         ("ste maxime", "commune:83115"),

@@ -38,6 +38,7 @@ class Commune:
     postcodes: tuple[str, ...] = ()
     kind: str = "commune"
     parent_code: str | None = None  # the commune of a municipal arrondissement
+    siren: str = ""
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class Referential:
     regions: dict[str, str]
     contour_loader: Callable[[], dict[str, Any]] | None = None
     contour_sources: list[ContourSource] = field(default_factory=list)
+    contours_from_parts: tuple[str, ...] = ()
     _contours: dict[str, Any] | None = field(default=None, repr=False)
     _geometry_cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _perimeter_cache: dict[str, Perimeter] = field(default_factory=dict, repr=False)
@@ -179,7 +181,7 @@ class Referential:
         attached: dict[str, AttachedCode] = {}
         formers: list[tuple[str, str]] = []
         for row in tables["communes"]:
-            code, kind, name, dep, reg, parent, population, postcodes, former, _siren = row
+            code, kind, name, dep, reg, parent, population, postcodes, former, siren = row
             if kind == "COM":
                 epci = epci_of.get(code)
                 communes[code] = Commune(
@@ -191,6 +193,7 @@ class Referential:
                     region_code=reg,
                     population=int(population or 0),
                     postcodes=tuple(postcodes),
+                    siren=siren or "",
                 )
                 formers.extend((old, code) for old in former)
             elif kind == "ARM":
@@ -229,6 +232,7 @@ class Referential:
             departements={code: (name, reg) for code, name, reg in tables["departements"]},
             regions={code: name for code, name in tables["regions"]},
             contour_loader=contour_loader,
+            contours_from_parts=tuple(tables.get("contours_from_parts", ())),
             contour_sources=[
                 ContourSource(
                     tables.get("sources", {}).get("contours", "embedded"),
@@ -443,6 +447,7 @@ class Referential:
             regions=self.regions,
             contour_loader=None,
             contour_sources=[*self.contour_sources, source],
+            contours_from_parts=self.contours_from_parts,
         )
         clone._contours = base
         return clone
@@ -466,7 +471,7 @@ class Referential:
                     "commune" if commune.kind == "commune" else "arrondissement",
                     commune.code, commune.name, commune.population, dep, dep_name.get(dep),
                 ),
-                keys=tuple(commune.postcodes),
+                keys=(*commune.postcodes, *((commune.siren,) if commune.siren else ())),
             )
         for epci in self.epcis.values():
             deps = sorted({self.communes[m].departement_code for m in epci.members
@@ -513,6 +518,7 @@ class Referential:
             "regions": len(self.regions),
             "contour_sources": [source.__dict__ for source in self.contour_sources],
             "communes_without_geometry": missing,
+            "communes_with_geometry_from_parts": list(self.contours_from_parts),
         }
 
 
