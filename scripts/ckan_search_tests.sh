@@ -60,15 +60,23 @@ run() {  # run <junit-name> <pytest args…>
         -q -o junit_family=xunit1 --junitxml="$work/$name.xml" "$@") || true
 }
 
-run get "$tests/logic/action/test_get.py" -k \
-    "(TestPackageSearch or TestGroupList or TestGroupShow or TestOrganizationList or TestOrganizationShow or TestTagList or TestPackageShow)$deselect_k" \
-    "$@"
-run search "$tests/lib/search" -k "not _nothing_$deselect_k" "$@"
-run cli "$tests/cli/test_search_index.py" "$@"
-run views_package "$tests/controllers/test_package.py" -k "TestSearch$deselect_k" "$@"
-run views_group "$tests/controllers/test_group.py" -k \
-    "TestGroupRead or TestGroupSearch or TestGroupInnerSearch or TestGroupIndex" "$@"
-run views_pagination "$tests/controllers/test_pagination.py" "$@"
+# Two pytest runs only: CKAN's start-up dominates small selections.
+run lib_and_cli "$tests/lib/search" "$tests/cli/test_search_index.py" -k "not _nothing_$deselect_k" "$@"
+selected=(
+    TestPackageSearch TestGroupList TestGroupShow TestOrganizationList TestOrganizationShow
+    TestTagList TestPackageShow                                   # logic/action/test_get.py
+    TestSearch                                                    # controllers/test_package.py
+    TestGroupRead TestGroupSearch TestGroupInnerSearch TestGroupIndex   # controllers/test_group.py
+    TestOrganizationRead TestOrganizationBulkProcess TestOrganizationSearch
+    TestOrganizationInnerSearch                                   # controllers/test_organization.py
+    TestHome                                                      # controllers/test_home.py
+    test_pagination                                               # controllers/test_pagination.py
+)
+selection="$(printf ' or %s' "${selected[@]}")"
+run actions_and_views "$tests/logic/action/test_get.py" "$tests/controllers/test_package.py" \
+    "$tests/controllers/test_group.py" "$tests/controllers/test_organization.py" \
+    "$tests/controllers/test_home.py" "$tests/controllers/test_pagination.py" \
+    -k "(${selection# or })$deselect_k" "$@"
 
 "$python" - "$work" "${#excluded[@]}" <<'EOF'
 import glob
