@@ -79,7 +79,8 @@ def _serve_all(server) -> dict[str, tuple[str, dict]]:
         "dataclic_udata": (server.url, {"datasets": ["d1"]}),
         "dataclic_ods": (server.url, {"datasets": ["o1"]}),
         "dataclic_hubeau": (server.url + "/api", {"endpoints": ["v1/stations"]}),
-        "dataclic_georisques": (server.url + "/api", {"endpoints": ["v1/stations"], "page_size": 5}),
+        "dataclic_georisques": (server.url + "/api",
+                                {"endpoints": ["v1/stations"], "page_size": 5}),
         "dataclic_wfs": (server.url + "/wfs", {"layers": ["a:b"]}),
         "dataclic_datafair": (server.url + "/data-fair", {"datasets": ["f1"]}),
     }

@@ -50,7 +50,8 @@ def search_route(server, datasets: list[dict], page_size: int = 2, fail_page: in
         start = (page - 1) * page_size
         chunk = datasets[start:start + page_size]
         more = start + page_size < len(datasets)
-        next_page = f"{server.url}/api/1/datasets/?organization=o1&page={page + 1}" if more else None
+        next_page = (f"{server.url}/api/1/datasets/?organization=o1&page={page + 1}"
+                     if more else None)
         return Reply.json({"data": chunk, "page": page, "page_size": page_size,
                            "total": len(datasets), "next_page": next_page})
 

@@ -177,7 +177,8 @@ def test_datafair_file_and_lines_modes(server, org):
         after = int(query.get("after", ["0"])[0])
         size = int(query["size"][0])
         more = after + size < len(lines)
-        following = f"{server.url}/data-fair/api/v1/datasets/dpe-v2/lines?size={size}&after={after + size}"
+        following = (f"{server.url}/data-fair/api/v1/datasets/dpe-v2/lines"
+                     f"?size={size}&after={after + size}")
         return Reply.json({"total": len(lines), "results": lines[after:after + size],
                            "next": following if more else None})
 

@@ -43,7 +43,8 @@ def list_sources(theme: str | None, as_json: bool) -> None:
 @click.option("--frequency", type=click.Choice(FREQUENCIES, case_sensitive=False),
               default="MANUAL", show_default=True, help="How often the source is harvested.")
 @click.option("--config", "config_json",
-              help='JSON merged over the catalogue config, e.g. \'{"params": {"departement": "33"}}\'.')
+              help="JSON merged over the catalogue config, "
+              """e.g. '{"params": {"departement": "33"}}'.""")
 @click.option("--source-name", help="Name of the harvest source to create (default: NAME).")
 def add_source(name: str, org: str | None, frequency: str, config_json: str | None,
                source_name: str | None) -> None:

@@ -51,7 +51,8 @@ def schema_profile(schema: list[dict[str, Any]], fmt: str) -> str | None:
     from ckanext.dataclic.extract.profile import ExtractionProfile
 
     columns = [str(f["key"]) for f in schema if not str(f.get("key", "_")).startswith("_")]
-    profile = ExtractionProfile(format=fmt, columns=columns, delimiter="," if fmt == "csv" else None)
+    profile = ExtractionProfile(format=fmt, columns=columns,
+                                delimiter="," if fmt == "csv" else None)
     for field in schema:
         key, concept = str(field.get("key") or ""), str(field.get("x-refersTo") or "")
         if not key or key.startswith("_") or not concept:

@@ -170,7 +170,8 @@ def gather_to_csv(
     os.close(handle)
     path = Path(name)
     try:
-        pages = (page_records(payload, url) for payload in client.iter_pages(url, params, next_page))
+        payloads = client.iter_pages(url, params, next_page)
+        pages = (page_records(payload, url) for payload in payloads)
         count, columns = records_to_csv(pages, path, cap, full_url(url, params))
         return path, count, columns, path.stat().st_size, _sha256(path)
     except BaseException:
