@@ -494,6 +494,7 @@ class Referential:
         for code, name in self.regions.items():
             index.add(SearchResult("region", code, name, region_population.get(code, 0),
                                    None, None))
+        index.prepare()
         return index
 
     def search(

@@ -86,7 +86,8 @@ class SearchIndex:
             self.by_key.setdefault(key, []).append(position)
         self._ready = False
 
-    def _prepare(self) -> None:
+    def prepare(self) -> None:
+        """Build the sorted arrays (done once, before the first query)."""
         if self._ready:
             return
         import numpy as np
@@ -142,7 +143,7 @@ class SearchIndex:
             return []
         import numpy as np
 
-        self._prepare()
+        self.prepare()
         wanted_kinds = set(kinds or ())
         if "commune" in wanted_kinds:
             wanted_kinds.add("arrondissement")
