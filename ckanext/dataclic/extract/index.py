@@ -164,8 +164,6 @@ def filter_with_index(source: Path, index: CsvCodeIndex, classifier: CodeClassif
                       report: ExtractionReport,
                       progress: Progress | None = None) -> Iterator[KeptChunk]:
     """The records of the perimeter, read straight from their offsets."""
-    import mmap
-
     import numpy as np
 
     keys = index.array("keys")
@@ -212,13 +210,18 @@ def filter_with_index(source: Path, index: CsvCodeIndex, classifier: CodeClassif
     order = np.argsort(off, kind="stable")  # keep the file's row order
     off, lens, codes = off[order], lens[order], codes[order]
     total = source.stat().st_size
-    with source.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+    # pread, not mmap: touching mapped pages all over a large file would count them in
+    # this process's resident memory.
+    fd = os.open(source, os.O_RDONLY)
+    try:
         for s in range(0, off.size, BATCH):
             o = off[s:s + BATCH].tolist()
             n = lens[s:s + BATCH].tolist()
-            records = [mm[a:a + b] for a, b in zip(o, n, strict=True)]
+            records = [os.pread(fd, b, a) for a, b in zip(o, n, strict=True)]
             if records and not records[-1].endswith(b"\n"):
                 records[-1] += b"\n"
             if progress:
                 progress(min(total, int(o[-1]) + int(n[-1])), total)
             yield KeptChunk(records, codes[s:s + BATCH].tolist())
+    finally:
+        os.close(fd)
