@@ -1,13 +1,12 @@
 """Permissions, web pages, bad input and the CLI, with the stand-in behind CKAN."""
 from __future__ import annotations
 
+import ckan.plugins as p
 import pytest
 import sqlalchemy as sa
-
-import ckan.lib.search as search
-import ckan.model as model
-import ckan.plugins as p
+from ckan import model
 from ckan.cli.cli import ckan
+from ckan.lib import search
 from ckan.logic import get_action
 from ckan.plugins import toolkit as tk
 from ckan.tests import factories, helpers

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-
-import ckan.model as model
+from ckan import model
 from ckan.tests import factories, helpers
 
 from ckanext.dataclic.pgsearch.store import TABLE
