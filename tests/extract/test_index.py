@@ -64,3 +64,44 @@ def test_index_command(tmp_path):
     proc = subprocess.run([*cli, "index", str(tmp_path / "nope.csv")], capture_output=True,
                           text=True, check=False, timeout=120)
     assert proc.returncode != 0 and "not found" in proc.stderr
+
+
+def _points_csv(path):
+    import numpy as np
+
+    xs = np.linspace(-1.2, 0.2, 29)
+    ys = np.linspace(44.5, 45.3, 17)
+    lines = ["ident;libelle;latitude;longitude"]
+    n = 0
+    for x in xs:
+        for y in ys:
+            label = f'"site {n}; ""quoted""\nsecond line"' if n % 7 == 0 else f"site {n}"
+            lines.append(f"p{n};{label};{y:.5f};{x:.5f}")
+            n += 1
+    lines.append("nogeo;sans coordonnées;;")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_point_index_equals_the_scan(tmp_path, ref, bordeaux):
+    src = _points_csv(tmp_path / "pts.csv")
+    folder, meta = build_index(src, referential=ref)
+    assert meta["kind"] == "points" and meta["rows"] == 29 * 17 + 1
+    scanned = extract(src, bordeaux, tmp_path / "scan.csv", referential=ref, use_index=False,
+                      mode="intersects")
+    indexed = extract(src, bordeaux, tmp_path / "idx.csv", referential=ref, mode="intersects")
+    assert indexed.report.index_used and not scanned.report.index_used
+    assert indexed.report.rows_kept == scanned.report.rows_kept > 10
+    assert indexed.report.rows_read == scanned.report.rows_read
+    assert indexed.report.rows_without_geometry == scanned.report.rows_without_geometry == 1
+    from .conftest import read_csv_rows
+
+    assert read_csv_rows(tmp_path / "idx.csv") == read_csv_rows(tmp_path / "scan.csv")
+    geo = extract(src, bordeaux, tmp_path / "idx.geojson", referential=ref, mode="clip",
+                  enrich=True)
+    assert geo.report.index_used and geo.report.rows_kept == scanned.report.rows_kept
+    import json
+
+    feats = json.loads((tmp_path / "idx.geojson").read_text())["features"]
+    assert {f["properties"]["epci_siren"] for f in feats} == {"243300316"}
+    assert any("\n" in f["properties"]["libelle"] for f in feats)

@@ -184,8 +184,11 @@ def extract(input_path: Path, perimeter: str, output: Path, mode: str | None,
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("--index-dir", type=click.Path(path_type=Path),
               help="Folder for the index (default: next to INPUT).")
+@click.option("--kind", type=click.Choice(["code", "points"]),
+              help="code (rows by commune code) or points (lat/lon grid); by default code "
+                   "when the file has a code column.")
 @_with_profile_options
-def index(input_path: Path, index_dir: Path | None, **kw: Any) -> None:
+def index(input_path: Path, index_dir: Path | None, kind: str | None, **kw: Any) -> None:
     """Build the code index of a CSV file, so that later extractions read only the rows
     they need. Rebuild it when the file changes (a stale index is ignored)."""
     from .engine import build_index
@@ -196,7 +199,7 @@ def index(input_path: Path, index_dir: Path | None, **kw: Any) -> None:
         overrides = _overrides(**kw)
         folder, meta = build_index(input_path, referential=_referential(),
                                    overrides=overrides if any(vars(overrides).values())
-                                   else None, index_dir=index_dir, progress=bar)
+                                   else None, index_dir=index_dir, progress=bar, kind=kind)
     except ExtractionError as exc:
         bar.end()
         _fail(str(exc))

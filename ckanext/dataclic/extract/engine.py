@@ -294,6 +294,13 @@ class _Run:
         if self.mode != "filter":
             selection = SpatialSelection(self.perimeter.geometry, src_crs)
             bbox = selection.bounds
+            if self.use_index and p.format == "csv" and p.geometry in ("latlon", "point_text"):
+                from .pointindex import load_points_index
+
+                found = load_points_index(self.source, p, self.index_dir)
+                if found is not None:
+                    self.indexed_points(sink, selection, *found)
+                    return
         mismatched = [0]
         if p.format == "csv":
             batches = read_csv_batches(self.source, p, self.progress, mismatched)
@@ -364,6 +371,47 @@ class _Run:
             self.report.rows_field_count_mismatch += mismatched[0]
             self.report.warn(f"{mismatched[0]} rows whose field count differs from the header "
                              "were skipped")
+
+    def indexed_points(self, sink: Any, selection: Any, folder: Path,
+                       meta: dict[str, Any]) -> None:
+        import shapely
+
+        from .pointindex import points_with_index
+        from .spatial import reproject
+
+        p = self.profile
+        src_crs = p.crs or WGS84
+        columns = list(p.columns)
+        encoding = (p.encoding or "utf-8").replace("-sig", "")
+        raw = (self.fmt == "csv" and not self.enrich and p.delimiter == self.delimiter
+               and encoding in ("utf-8", "ascii"))
+        self.report.index_used = True
+        for records, x, y in points_with_index(self.source, folder, meta, selection,
+                                               self.report, self.progress):
+            self.report.rows_kept += len(records)
+            if raw:
+                sink.write_raw(columns, records)
+                continue
+            text = b"".join(records).decode(encoding, errors="replace")
+            rows = list(csv.reader(io.StringIO(text), delimiter=p.delimiter or ","))
+            width = len(columns)
+            rows = [r[:width] + [""] * (width - len(r)) for r in rows if r]
+            batch = Batch(columns=columns, rows=rows)
+            geoms = shapely.points(x, y)
+            if self.enrich:
+                if p.has_code:
+                    k = columns.index(p.code_column)
+                    codes: list[str | None] = []
+                    for r in rows:
+                        value = r[k][p.code_slice[0]:p.code_slice[1]] if p.code_slice else r[k]
+                        key, known, norm = self.classifier.classify_text(value)
+                        codes.append(key_code(key) if key >= 0 else (norm if known else None))
+                else:
+                    codes = self.codes_by_location(geoms, src_crs)
+                batch.extra = self.enrichment(codes)
+            if self.output_has_geometry:
+                batch.geometries = reproject(geoms, src_crs, self.out_crs)
+            sink.write(batch)
 
     def _missing_geometry(self, sb: Any, crs: str) -> Any:
         import numpy as np
@@ -497,20 +545,30 @@ def build_index(
     overrides: ProfileOverrides | None = None,
     index_dir: str | Path | None = None,
     progress: Progress | None = None,
+    kind: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Build the code index of a CSV file (once per file version); returns its folder and
-    metadata (rows, build time)."""
+    """Build the index of a CSV file (once per file version); returns its folder and
+    metadata (rows, build time). ``kind`` is ``code`` (default when the file has a code
+    column) or ``points`` (default for lat/lon files)."""
     from .index import build_csv_index
+    from .pointindex import build_points_index
 
     source = Path(source)
     ref = referential if referential is not None else default_referential()
     if profile is None:
         profile = detect_profile(source, ref, overrides)
-    if profile.format != "csv" or not profile.has_code:
-        raise ExtractionError(
-            "Indexes are built for CSV files with a commune-code column (name it with "
-            "--code-column)"
-        )
+    if kind is None:
+        kind = "code" if profile.has_code else "points"
+    if kind not in ("code", "points"):
+        raise ExtractionError(f"Unknown index kind {kind!r}; choose code or points")
+    folder = Path(index_dir) if index_dir else None
     classifier = CodeClassifier(ref, frozenset())
-    return build_csv_index(source, profile, classifier,
-                           Path(index_dir) if index_dir else None, progress)
+    if profile.format == "csv" and kind == "code" and profile.has_code:
+        return build_csv_index(source, profile, classifier, folder, progress)
+    if profile.format == "csv" and kind == "points" and profile.geometry in (
+            "latlon", "point_text"):
+        return build_points_index(source, profile, classifier, folder, progress)
+    raise ExtractionError(
+        "Indexes are built for CSV files with a commune-code column (code) or coordinate "
+        "columns (points); GeoPackage and FlatGeobuf already have a spatial index"
+    )

@@ -99,7 +99,7 @@ def build_csv_index(source: Path, profile: ExtractionProfile, classifier: CodeCl
         np.save(tmp / "offsets.npy", all_off[order])
         np.save(tmp / "lengths.npy", all_len[order])
         meta = {
-            "version": INDEX_VERSION, "source": source.name, **fingerprint,
+            "version": INDEX_VERSION, "kind": "code", "source": source.name, **fingerprint,
             "vintage": str(getattr(classifier.ref, "vintage", "")),
             "profile": profile.to_dict(), "data_offset": layout.data_offset,
             "rows": report.rows_read,
@@ -148,7 +148,7 @@ def load_csv_index(source: Path, profile: ExtractionProfile,
     """The index of ``source`` if it exists and is still valid for this file and profile."""
     folder = index_folder(source, None if index_dir is None else Path(index_dir))
     meta = fresh_index_meta(source, index_dir)
-    if meta is None:
+    if meta is None or meta.get("kind", "code") != "code":
         return None
     stored = meta.get("profile", {})
     for key in ("code_column", "delimiter", "encoding", "columns"):

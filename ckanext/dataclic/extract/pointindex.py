@@ -1,0 +1,185 @@
+"""A spatial index for CSV point files (lat/lon or x/y columns), built once per file version.
+
+Every record's coordinates, byte offset and length are stored sorted by a 1024 × 1024 grid
+cell over the file's extent. An extraction reads the index slices of the cells that meet the
+perimeter's bounding box (memory-mapped), tests those points exactly against the perimeter,
+and copies just the matching records from the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .codes import CodeClassifier
+from .csvscan import filter_csv_by_code
+from .errors import ExtractionError
+from .index import INDEX_VERSION, _fingerprint, fresh_index_meta, index_folder
+from .profile import ExtractionProfile
+from .report import ExtractionReport
+from .sniff import read_csv_layout
+
+GRID = 1024
+BATCH = 50_000
+Progress = Callable[[int, int], None]
+
+
+def build_points_index(source: Path, profile: ExtractionProfile, classifier: CodeClassifier,
+                       index_dir: Path | None = None,
+                       progress: Progress | None = None) -> tuple[Path, dict[str, Any]]:
+    import numpy as np
+
+    from .readers import read_csv_batches
+
+    if profile.format != "csv" or profile.geometry not in ("latlon", "point_text"):
+        raise ExtractionError("A point index needs a CSV file with coordinate columns")
+    started = time.perf_counter()
+    fingerprint = _fingerprint(source)
+    layout = read_csv_layout(source, profile.encoding, profile.delimiter)
+    offsets: list[Any] = []
+    lengths: list[Any] = []
+
+    def collect(starts: Any, lens: Any, keys: Any, odd: Any) -> None:
+        offsets.append(starts.astype(np.int64))
+        lengths.append(lens.astype(np.int32))
+
+    report = ExtractionReport()
+    for _ in filter_csv_by_code(
+        source, data_offset=layout.data_offset, delimiter=profile.delimiter or ",",
+        code_index=0, header_width=len(layout.header), code_slice=None,
+        classifier=classifier, report=report, progress=progress, every_row=collect,
+    ):
+        pass
+    xs: list[Any] = []
+    ys: list[Any] = []
+    skipped = [0]
+    for batch in read_csv_batches(source, profile, None, skipped):
+        xs.append(batch.x)
+        ys.append(batch.y)
+    off = np.concatenate(offsets) if offsets else np.empty(0, dtype=np.int64)
+    lens = np.concatenate(lengths) if lengths else np.empty(0, dtype=np.int32)
+    x = np.concatenate(xs) if xs else np.empty(0)
+    y = np.concatenate(ys) if ys else np.empty(0)
+    if skipped[0] or x.size != off.size:
+        raise ExtractionError(
+            "Cannot index this file: some rows do not have as many fields as the header"
+        )
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.any():
+        minx, maxx = float(x[ok].min()), float(x[ok].max())
+        miny, maxy = float(y[ok].min()), float(y[ok].max())
+    else:
+        minx = maxx = miny = maxy = 0.0
+    sx = (maxx - minx) / GRID or 1.0
+    sy = (maxy - miny) / GRID or 1.0
+    key = np.full(x.size, -1, dtype=np.int64)
+    ix = np.clip(((x[ok] - minx) / sx).astype(np.int64), 0, GRID - 1)
+    iy = np.clip(((y[ok] - miny) / sy).astype(np.int64), 0, GRID - 1)
+    key[ok] = ix * GRID + iy
+    order = np.argsort(key, kind="stable")
+    skey = key[order]
+    uniq, first = np.unique(skey, return_index=True)
+    ptr = np.append(first, skey.size).astype(np.int64)
+    folder = index_folder(source, index_dir)
+    if not folder.parent.is_dir():
+        raise ExtractionError(f"The index folder {folder.parent} does not exist")
+    tmp = Path(tempfile.mkdtemp(prefix=".index-", dir=folder.parent))
+    tmp.chmod(0o755)
+    try:
+        np.save(tmp / "cells.npy", uniq)
+        np.save(tmp / "ptr.npy", ptr)
+        np.save(tmp / "x.npy", x[order])
+        np.save(tmp / "y.npy", y[order])
+        np.save(tmp / "offsets.npy", off[order])
+        np.save(tmp / "lengths.npy", lens[order])
+        meta = {
+            "version": INDEX_VERSION, "kind": "points", "source": source.name, **fingerprint,
+            "profile": profile.to_dict(), "rows": int(x.size),
+            "rows_without_geometry": int((~ok).sum()),
+            "grid": {"minx": minx, "miny": miny, "sx": sx, "sy": sy, "n": GRID},
+            "build_s": round(time.perf_counter() - started, 3),
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder, meta
+
+
+def load_points_index(source: Path, profile: ExtractionProfile,
+                      index_dir: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
+    meta = fresh_index_meta(source, index_dir)
+    if meta is None or meta.get("kind") != "points":
+        return None
+    stored = meta.get("profile", {})
+    current = profile.to_dict()
+    for key in ("delimiter", "encoding", "columns", "geometry", "lat_column", "lon_column",
+                "point_column", "crs"):
+        if stored.get(key) != current.get(key):
+            return None
+    return index_folder(source, index_dir), meta
+
+
+def points_with_index(source: Path, folder: Path, meta: dict[str, Any], selection: Any,
+                      report: ExtractionReport, progress: Progress | None = None
+                      ) -> Iterator[tuple[list[bytes], Any, Any]]:
+    """(records, x, y) of the points inside the perimeter, in file order."""
+    import numpy as np
+
+    def load(name: str) -> Any:
+        return np.load(folder / f"{name}.npy", mmap_mode="r")
+
+    g = meta["grid"]
+    n = g["n"]
+    minx, miny, maxx, maxy = selection.bounds
+    ix0 = max(0, int((minx - g["minx"]) // g["sx"]))
+    ix1 = min(n - 1, int((maxx - g["minx"]) // g["sx"]))
+    iy0 = max(0, int((miny - g["miny"]) // g["sy"]))
+    iy1 = min(n - 1, int((maxy - g["miny"]) // g["sy"]))
+    report.rows_read += int(meta["rows"])
+    report.rows_without_geometry += int(meta["rows_without_geometry"])
+    cells = np.asarray(load("cells"))
+    ptr = load("ptr")
+    spans = []
+    if ix0 <= ix1 and iy0 <= iy1:
+        for ix in range(ix0, ix1 + 1):
+            a = int(np.searchsorted(cells, ix * n + iy0))
+            b = int(np.searchsorted(cells, ix * n + iy1, side="right"))
+            if a < b:
+                spans.append((int(ptr[a]), int(ptr[b])))
+    if not spans:
+        return
+    x_all, y_all = load("x"), load("y")
+    off_all, len_all = load("offsets"), load("lengths")
+    idx = np.concatenate([np.arange(a, b) for a, b in spans])
+    x = np.asarray(x_all[idx])
+    y = np.asarray(y_all[idx])
+    keep = selection.mask_xy(x, y)
+    idx, x, y = idx[keep], x[keep], y[keep]
+    off = np.asarray(off_all[idx])
+    lens = np.asarray(len_all[idx])
+    order = np.argsort(off, kind="stable")
+    off, lens, x, y = off[order], lens[order], x[order], y[order]
+    total = source.stat().st_size
+    fd = os.open(source, os.O_RDONLY)
+    try:
+        for s in range(0, off.size, BATCH):
+            o = off[s:s + BATCH].tolist()
+            ln = lens[s:s + BATCH].tolist()
+            records = [os.pread(fd, b, a) for a, b in zip(o, ln, strict=True)]
+            if records and not records[-1].endswith(b"\n"):
+                records[-1] += b"\n"
+            if progress:
+                progress(min(total, o[-1] + ln[-1]), total)
+            yield records, x[s:s + BATCH], y[s:s + BATCH]
+    finally:
+        os.close(fd)
