@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import gzip
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -13,16 +15,19 @@ SHARED_COG = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "c
 
 
 @pytest.fixture()
-def territory_tables(clean_db, migrate_db_for):
-    migrate_db_for("dataclic")
-    active_referential.clear()
-    yield
+def territory_tables(non_clean_db, migrate_db_for):
     from ckan import model
 
-    model.Session.remove()
-    with model.meta.engine.begin() as conn:
-        conn.exec_driver_sql("DELETE FROM dataclic_territory_vintage")
-    active_referential.clear()
+    def forget_loaded_vintages() -> None:
+        model.Session.remove()
+        with model.meta.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM dataclic_territory_vintage")  # cascades
+        active_referential.clear()
+
+    migrate_db_for("dataclic")
+    forget_loaded_vintages()
+    yield
+    forget_loaded_vintages()
 
 
 def run(cli, *args):
@@ -44,8 +49,30 @@ def test_load_is_idempotent_and_switches_the_active_vintage(cli):
     first = run(cli, "load", "--source", str(SHARED_COG), "--vintage", "COG 2026 shared")
     assert first.exit_code == 0, first.output
     assert "communes: 34969" in first.output and "epci: 1255" in first.output
-    again = run(cli, "load", "--source", str(SHARED_COG), "--vintage", "COG 2026 shared")
+    # Reload while another connection keeps reading: every read sees a whole referential.
+    seen: list[tuple[str, int]] = []
+    stop = threading.Event()
+
+    def read_while_loading() -> None:
+        from ckan import model
+
+        query = ("SELECT v.name, (SELECT count(*) FROM dataclic_territory t "
+                 "WHERE t.vintage = v.name) FROM dataclic_territory_vintage v WHERE v.active")
+        while not stop.is_set():
+            with model.meta.engine.connect() as conn:
+                seen.extend(tuple(row) for row in conn.exec_driver_sql(query))
+            time.sleep(0.05)
+
+    reader = threading.Thread(target=read_while_loading)
+    reader.start()
+    try:
+        again = run(cli, "load", "--source", str(SHARED_COG), "--vintage", "COG 2026 shared")
+    finally:
+        stop.set()
+        reader.join()
     assert again.exit_code == 0 and again.output == first.output
+    assert len(seen) > 3
+    assert set(seen) == {("COG 2026 shared", 37_590 + 1_255 + 109 + 26)}
     assert [(v.name, v.active) for v in list_vintages()] == [("COG 2026 shared", True)]
     status = run(cli, "status")
     assert "Active referential: COG 2026 shared" in status.output

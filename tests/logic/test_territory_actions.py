@@ -9,16 +9,19 @@ from ckanext.dataclic.model import active_referential
 
 
 @pytest.fixture()
-def territory_tables(clean_db, migrate_db_for):
-    migrate_db_for("dataclic")
-    active_referential.clear()
-    yield
+def territory_tables(non_clean_db, migrate_db_for):
     from ckan import model
 
-    model.Session.remove()
-    with model.meta.engine.begin() as conn:
-        conn.exec_driver_sql("DELETE FROM dataclic_territory_vintage")
-    active_referential.clear()
+    def forget_loaded_vintages() -> None:
+        model.Session.remove()
+        with model.meta.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM dataclic_territory_vintage")  # cascades
+        active_referential.clear()
+
+    migrate_db_for("dataclic")
+    forget_loaded_vintages()
+    yield
+    forget_loaded_vintages()
 
 
 def api(app, action, status=200, **params):
@@ -42,6 +45,11 @@ class TestTerritorySearch:
         body = api(app, "dataclic_territory_search", q="saint", kinds="epci", limit=3)
         results = body["result"]["results"]
         assert len(results) == 3 and {r["kind"] for r in results} == {"epci"}
+
+    def test_post_with_a_list_of_kinds(self, app):
+        response = app.post("/api/3/action/dataclic_territory_search",
+                            json={"q": "gironde", "kinds": ["departement", "region"]})
+        assert [r["id"] for r in response.json["result"]["results"]] == ["departement:33"]
 
     def test_accents_and_abbreviations(self, app):
         body = api(app, "dataclic_territory_search", q="st emilion")
@@ -92,6 +100,10 @@ class TestTerritoryShow:
         assert body["success"] is False
         message = body["error"]["id"][0]
         assert fragment in message and "Accepted forms" in message or fragment in message
+
+    def test_commune_without_contour(self, app):
+        result = api(app, "dataclic_territory_show", id="commune:98714", geometry="1")["result"]
+        assert result["name"] and result["bounds"] is None and result["geometry"] is None
 
     def test_missing_id(self, app):
         body = api(app, "dataclic_territory_show", status=409)
