@@ -450,6 +450,7 @@ class Referential:
             contours_from_parts=self.contours_from_parts,
         )
         clone._contours = base
+        clone._index = self._index  # same names and codes: the search index is shared
         return clone
 
     # -- search ---------------------------------------------------------------------------
