@@ -85,7 +85,7 @@ def _points_csv(path):
 
 def test_point_index_equals_the_scan(tmp_path, ref, bordeaux):
     src = _points_csv(tmp_path / "pts.csv")
-    folder, meta = build_index(src, referential=ref)
+    _, meta = build_index(src, referential=ref)
     assert meta["kind"] == "points" and meta["rows"] == 29 * 17 + 1
     scanned = extract(src, bordeaux, tmp_path / "scan.csv", referential=ref, use_index=False,
                       mode="intersects")

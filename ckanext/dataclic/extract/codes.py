@@ -120,24 +120,30 @@ def keys_from_bytes(
     keys = np.full(n, -1, dtype=np.int64)
     if n == 0:
         return keys
-    idx = np.minimum(start[:, None] + np.arange(5), arr.shape[0] - 1)
-    m = arr[idx].astype(np.int32)
-    d = m - 48
-    isdig = (d >= 0) & (d <= 9)
+    idx = start[:, None] + np.arange(5)
+    np.minimum(idx, arr.shape[0] - 1, out=idx)
+    d = arr[idx] - np.uint8(48)  # digits become 0..9, anything else >= 10 (uint8 wraps)
+    isdig = d <= 9
     five = length >= 5 if sliced else length == 5
-    alldig = isdig.all(axis=1)
-    val5 = d[:, 0] * 10000 + d[:, 1] * 1000 + d[:, 2] * 100 + d[:, 3] * 10 + d[:, 4]
-    ok5 = five & alldig
+    ok5 = five & isdig.all(axis=1)
+    val5 = d.astype(np.int32) @ np.array([10000, 1000, 100, 10, 1], dtype=np.int32)
     keys[ok5] = val5[ok5]
-    corsica = five & (m[:, 0] == 50) & np.isin(m[:, 1], (65, 66, 97, 98)) & isdig[:, 2:].all(axis=1)
+    rest = ~ok5
+    if not rest.any():
+        return keys
+    # Corsica: 2A/2B (either case) then three digits.
+    m1 = d[:, 1] + np.uint8(48)
+    letter = (m1 | np.uint8(32))
+    corsica = rest & five & (d[:, 0] == 2) & ((letter == 97) | (letter == 98)) & isdig[
+        :, 2:].all(axis=1)
     if corsica.any():
-        ck = 100_000 + np.where(np.isin(m[:, 1], (66, 98)), 1000, 0) + (
-            d[:, 2] * 100 + d[:, 3] * 10 + d[:, 4])
+        ck = 100_000 + np.where(letter == 98, 1000, 0) + (
+            d[:, 2].astype(np.int32) * 100 + d[:, 3] * 10 + d[:, 4])
         keys[corsica] = ck[corsica]
     if not sliced:
-        four = (length == 4) & isdig[:, :4].all(axis=1)
+        four = rest & (length == 4) & isdig[:, :4].all(axis=1)
         if four.any():
-            val4 = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+            val4 = d[:, :4].astype(np.int32) @ np.array([1000, 100, 10, 1], dtype=np.int32)
             keys[four] = val4[four]
     return keys
 

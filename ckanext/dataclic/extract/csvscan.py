@@ -33,55 +33,33 @@ class KeptChunk:
     codes: list[str]  # the normalised code of each kept record
 
 
-def _read_chunks(path: Path, offset: int, chunk: int) -> Iterator[bytes]:
+def _record_chunks(path: Path, offset: int, chunk: int) -> Iterator[tuple[int, bytes, bool]]:
+    """(file offset, bytes, last) pieces of the file, each cut after its last newline, so
+    that a piece normally starts at a record boundary (a newline inside a quoted field can
+    fool the cut: the scan detects it and re-reads that piece with the one before)."""
     with path.open("rb") as fh:
         fh.seek(offset)
+        pending = b""
+        pos = offset
         while True:
             data = fh.read(chunk)
-            yield data
-            if len(data) < chunk:
+            eof = len(data) < chunk
+            data = pending + data if pending else data
+            if eof:
+                if data and not data.endswith(b"\n"):
+                    data += b"\n"
+                yield pos, data, True
                 return
-
-
-def _scan_chunk(data: bytes, delim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Positions of newlines, delimiters and quotes in a raw chunk (the per-byte work;
-    NumPy releases the GIL here, so two chunks are scanned at once on two cores)."""
-    import numpy as np
-
-    arr = np.frombuffer(data, dtype=np.uint8)
-    nl = np.flatnonzero(arr == 10)
-    de = np.flatnonzero(arr == delim)
-    q = np.flatnonzero(arr == 34) if data.find(b'"') >= 0 else np.empty(0, dtype=np.intp)
-    return nl, de, q
-
-
-def _scanned_chunks(path: Path, offset: int, chunk: int, delim: int, total: int,
-                    progress: Progress | None
-                    ) -> Iterator[tuple[bytes, bool, tuple[np.ndarray, ...]]]:
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
-    done = offset
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        pending: deque = deque()
-        chunks = _read_chunks(path, offset, chunk)
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < 2:
-                data = next(chunks, None)
-                if data is None:
-                    exhausted = True
-                    break
-                pending.append((data, pool.submit(_scan_chunk, data, delim)))
-                if len(data) < chunk:
-                    exhausted = True
-            if not pending:
-                return
-            data, fut = pending.popleft()
-            done += len(data)
-            if progress:
-                progress(done, total)
-            yield data, exhausted and not pending, fut.result()
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                if len(data) > MAX_RECORD_BYTES:
+                    raise ExtractionError(
+                        f"{path.name}: a line longer than {MAX_RECORD_BYTES >> 20} MiB")
+                pending = data
+                continue
+            pending = data[cut + 1:]
+            yield pos, data[:cut + 1], False
+            pos += cut + 1
 
 
 def _outside_quotes(pos: np.ndarray, q: np.ndarray, size: int) -> np.ndarray:
@@ -108,6 +86,149 @@ def _outside_quotes(pos: np.ndarray, q: np.ndarray, size: int) -> np.ndarray:
     return np.delete(pos, idx)
 
 
+def _first_delimiters(de: np.ndarray, starts: np.ndarray, per_row: int) -> np.ndarray | None:
+    """Index in ``de`` of each record's first delimiter, when every record has exactly
+    ``per_row`` delimiters (the usual case: no binary search needed); None otherwise."""
+    import numpy as np
+
+    n = starts.size
+    if per_row <= 0 or de.size != n * per_row:
+        return None
+    guess = np.arange(0, de.size, per_row, dtype=np.int64)
+    # Each record's first delimiter lies after its start, and the previous delimiter
+    # (the last of the record before) lies before it.
+    if not (de[guess] > starts).all():
+        return None
+    if n > 1 and not (de[guess[1:] - 1] < starts[1:]).all():
+        return None
+    return guess
+
+
+@dataclass
+class ScannedChunk:
+    """Records of a buffer that starts at a record boundary, and their code field."""
+
+    buf: bytes
+    arr: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray  # position of each record's newline
+    fstart: np.ndarray
+    fend: np.ndarray
+    keys: np.ndarray
+    mismatched: int
+    tail: int  # bytes from here on belong to a record that continues in the next chunk
+
+
+def _scan_records(buf: bytes, delim: int, k: int, header_width: int, slice_start: int,
+                  sliced: bool) -> ScannedChunk:
+    """All the per-byte and per-record work on one buffer; NumPy releases the GIL, so two
+    buffers are scanned at once on two cores."""
+    import numpy as np
+
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    raw_nl = np.flatnonzero(arr == 10)
+    if buf.find(b'"') >= 0:
+        q = np.flatnonzero(arr == 34)
+        nl = _outside_quotes(raw_nl, q, arr.size)
+    else:
+        q = None
+        nl = raw_nl
+    if nl.size == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return ScannedChunk(buf, arr, empty, empty, empty, empty, empty, 0, 0)
+    last = int(nl[-1])
+    de = np.flatnonzero(arr[:last] == delim)
+    if q is not None:
+        de = _outside_quotes(de, q[q < last], last)
+    starts = np.empty(nl.size, dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = nl[:-1] + 1
+    ends = nl.astype(np.int64)
+    # An end that follows a carriage return ends before it.
+    cr = arr[np.maximum(ends - 1, 0)] == 13
+    content_end = np.where(cr & (ends > starts), ends - 1, ends)
+    nonempty = content_end > starts
+    if not nonempty.all():
+        starts, ends, content_end = starts[nonempty], ends[nonempty], content_end[nonempty]
+    first = _first_delimiters(de, starts, header_width - 1)
+    if first is None:
+        first = np.searchsorted(de, starts)
+        count = np.searchsorted(de, content_end) - first
+    else:
+        count = np.empty_like(first)
+        count[:-1] = first[1:] - first[:-1]
+        count[-1] = de.size - first[-1]
+    mismatched = int(np.count_nonzero(count != header_width - 1))
+    has_field = count >= k
+    if de.size:
+        if k == 0:
+            fstart = starts.copy()
+        else:
+            fstart = de[np.minimum(first + k - 1, de.size - 1)] + 1
+        fend = np.where(count > k, de[np.minimum(first + k, de.size - 1)], content_end)
+    else:
+        fstart = starts.copy()
+        fend = content_end.copy()
+    fstart = np.where(has_field, fstart, starts)
+    fend = np.where(has_field, fend, starts)
+    quoted = (arr[np.minimum(fstart, arr.size - 1)] == 34) & (fend - fstart >= 2)
+    if quoted.any():
+        fstart = np.where(quoted, fstart + 1, fstart)
+        fend = np.where(quoted, fend - 1, fend)
+    keys = keys_from_bytes(arr, fstart + slice_start, fend - fstart - slice_start,
+                           sliced=sliced)
+    return ScannedChunk(buf, arr, starts, ends, fstart, fend, keys, mismatched, last + 1)
+
+
+def _scanned(path: Path, offset: int, chunk: int, scan: Callable[[bytes], ScannedChunk],
+             total: int, progress: Progress | None
+             ) -> Iterator[tuple[int, ScannedChunk, bool]]:
+    """Scanned chunks in file order, two in flight on a thread pool."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending: deque = deque()
+        pieces = _record_chunks(path, offset, chunk)
+        exhausted = False
+        carry = b""
+        carry_pos = offset
+        while True:
+            while not exhausted and len(pending) < 3:
+                item = next(pieces, None)
+                if item is None:
+                    exhausted = True
+                    break
+                pos, data, last = item
+                pending.append((pos, data, last, pool.submit(scan, data)))
+                exhausted = last
+            if not pending:
+                return
+            pos, data, last, fut = pending.popleft()
+            if carry:
+                # The previous chunk ended inside a quoted field: this one did not start at
+                # a record boundary, so scan it again behind the unfinished record.
+                fut.cancel()
+                pos, data = carry_pos, carry + data
+                if len(data) > MAX_RECORD_BYTES + chunk:
+                    raise ExtractionError(
+                        f"{path.name}: a record longer than {MAX_RECORD_BYTES >> 20} MiB "
+                        "(an unbalanced quote?)"
+                    )
+                result = scan(data)
+            else:
+                result = fut.result()
+            carry = data[result.tail:]
+            carry_pos = pos + result.tail
+            if progress:
+                progress(min(pos + len(data), total), total)
+            yield pos, result, last
+            if last:
+                if carry.strip():
+                    yield carry_pos, ScannedChunk(carry, None, *([None] * 5), 0, -1), True
+                return
+
+
 def filter_csv_by_code(
     path: Path,
     *,
@@ -127,84 +248,24 @@ def filter_csv_by_code(
     import numpy as np
 
     total = path.stat().st_size
-    delim = ord(delimiter)
-    k = code_index
     sliced = code_slice is not None
     slice_start = code_slice[0] if code_slice else 0
-    empty = np.empty(0, dtype=np.intp)
-    carry = b""
-    base = data_offset  # file offset of the current buffer's first byte
-    carry_pos = (empty, empty, empty)
+
+    def scan(buf: bytes) -> ScannedChunk:
+        return _scan_records(buf, ord(delimiter), code_index, header_width, slice_start,
+                             sliced)
+
     unknown: Counter[str] = Counter()
-    for data, eof, (raw_nl, raw_de, raw_q) in _scanned_chunks(
-            path, data_offset, chunk_bytes, delim, total, progress):
-        off = len(carry)
-        if off:
-            buf = carry + data
-            raw_nl = np.concatenate([carry_pos[0], raw_nl + off])
-            raw_de = np.concatenate([carry_pos[1], raw_de + off])
-            raw_q = np.concatenate([carry_pos[2], raw_q + off])
-        else:
-            buf = data
-        if eof and buf and not buf.endswith(b"\n"):
-            buf += b"\n"
-            raw_nl = np.append(raw_nl, len(buf) - 1)
-        if not buf:
+    for buf_base, sc, _ in _scanned(path, data_offset, chunk_bytes, scan, total, progress):
+        if sc.tail < 0:
+            _warn_unterminated(report, sc.buf)
             break
-        arr = np.frombuffer(buf, dtype=np.uint8)
-        nl = _outside_quotes(raw_nl, raw_q, len(buf))
-        if nl.size == 0:
-            carry, carry_pos = buf, (raw_nl, raw_de, raw_q)
-            if len(carry) > MAX_RECORD_BYTES:
-                raise ExtractionError(
-                    f"{path.name}: a record longer than {MAX_RECORD_BYTES >> 20} MiB "
-                    "(an unbalanced quote?)"
-                )
-            if eof:
-                _warn_unterminated(report, carry)
-                break
+        if sc.starts.size == 0:
             continue
-        last = int(nl[-1])
-        carry = buf[last + 1:]
-        cut = last + 1
-        buf_base = base
-        base += cut
-        carry_pos = (raw_nl[raw_nl > last] - cut, raw_de[raw_de > last] - cut,
-                     raw_q[raw_q > last] - cut)
-        de = _outside_quotes(raw_de[raw_de < last], raw_q[raw_q < last], last)
-        starts = np.empty(nl.size, dtype=np.int64)
-        starts[0] = 0
-        starts[1:] = nl[:-1] + 1
-        ends = nl.astype(np.int64)
-        # An end that follows a carriage return ends before it.
-        cr = arr[np.maximum(ends - 1, 0)] == 13
-        content_end = np.where(cr & (ends > starts), ends - 1, ends)
-        nonempty = content_end > starts
-        if not nonempty.all():
-            starts, ends, content_end = starts[nonempty], ends[nonempty], content_end[nonempty]
-        n = starts.size
-        report.rows_read += n
-        first = np.searchsorted(de, starts)
-        count = np.searchsorted(de, content_end) - first
-        report.rows_field_count_mismatch += int(np.count_nonzero(count != header_width - 1))
-        has_field = count >= k
-        if de.size:
-            if k == 0:
-                fstart = starts.copy()
-            else:
-                fstart = de[np.minimum(first + k - 1, de.size - 1)] + 1
-            fend = np.where(count > k, de[np.minimum(first + k, de.size - 1)], content_end)
-        else:
-            fstart = starts.copy()
-            fend = content_end.copy()
-        fstart = np.where(has_field, fstart, starts)
-        fend = np.where(has_field, fend, starts)
-        quoted = (arr[np.minimum(fstart, arr.size - 1)] == 34) & (fend - fstart >= 2)
-        if quoted.any():
-            fstart = np.where(quoted, fstart + 1, fstart)
-            fend = np.where(quoted, fend - 1, fend)
-        length = fend - fstart
-        keys = keys_from_bytes(arr, fstart + slice_start, length - slice_start, sliced=sliced)
+        buf, keys, starts, ends = sc.buf, sc.keys, sc.starts, sc.ends
+        fstart, fend = sc.fstart, sc.fend
+        report.rows_read += starts.size
+        report.rows_field_count_mismatch += sc.mismatched
         fast = keys >= 0
         classifier.learn(keys[fast])
         safe = np.where(fast, keys, 0)
@@ -243,7 +304,7 @@ def filter_csv_by_code(
             kept_rows = merged_rows
         if every_row is not None:
             all_keys = keys.copy()
-            for i, key, norm in odd_values:
+            for i, key, _norm in odd_values:
                 all_keys[i] = key
             odd_text = [(i, norm) for i, key, norm in odd_values if key < 0]
             every_row(starts + buf_base, ends - starts + 1, all_keys, odd_text)
@@ -252,9 +313,6 @@ def filter_csv_by_code(
             ke = ends[kept_rows].tolist()
             records = [buf[s:e + 1] for s, e in zip(ks, ke, strict=True)]
             yield KeptChunk(records, codes)
-        if eof:
-            _warn_unterminated(report, carry)
-            break
     report.add_unknown(unknown)
 
 
