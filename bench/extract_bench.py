@@ -195,9 +195,13 @@ def workload_w2(scale: float, kind: str) -> tuple[Path, str, list[Tool]]:
     o = OUT / f"w2_{kind}"
     o.mkdir(parents=True, exist_ok=True)
     if kind == "csv":
+        index = src.with_name(src.name + ".dataclic-index")
+        if index.exists():
+            shutil.rmtree(index)
         tools = [
             Tool("dataclic", [DATACLIC, "extract", str(src), "-t", "departement:33",
-                              "--mode", "intersects", "-o", str(o / "dataclic.csv")],
+                              "--mode", "intersects", "--no-index",
+                              "-o", str(o / "dataclic.csv")],
                  o / "dataclic.csv", engine=True),
             peer("polars+shapely", "points_csv", src, o / "polars.csv", per),
             peer("duckdb", "points_csv", src, o / "duckdb.csv", per),
@@ -208,6 +212,12 @@ def workload_w2(scale: float, kind: str) -> tuple[Path, str, list[Tool]]:
                              "-oo", "Y_POSSIBLE_NAMES=latitude", "-oo", "AUTODETECT_TYPE=NO",
                              "-oo", "KEEP_GEOM_COLUMNS=YES", "-clipsrc", gpkg,
                              "-lco", "SEPARATOR=SEMICOLON"], o / "ogr2ogr.csv"),
+            Tool("dataclic index (one-off)", [DATACLIC, "index", str(src)], None,
+                 variant=True),
+            Tool("dataclic indexed", [DATACLIC, "extract", str(src), "-t", "departement:33",
+                                      "--mode", "intersects",
+                                      "-o", str(o / "dataclic-indexed.csv")],
+                 o / "dataclic-indexed.csv", variant=True),
         ]
     else:
         tools = [
