@@ -101,3 +101,21 @@ def test_missing_file_and_missing_code_column(ref, tmp_path):
          "geometry": {"type": "Point", "coordinates": [0, 0]}}]}))
     with pytest.raises(ContourSourceError, match="No INSEE code column"):
         load_contours(ref, nameless)
+
+
+def test_admin_express_style_geopackage_in_lambert93(ref, tmp_path):
+    """IGN ADMIN EXPRESS ships GeoPackages in Lambert-93 with an INSEE_COM column."""
+    import geopandas
+
+    frame = geopandas.GeoDataFrame(
+        {"INSEE_COM": ["33063", "33281"], "NOM": ["Bordeaux", "Mérignac"]},
+        geometry=[ref.commune_geometry("33063"), ref.commune_geometry("33281")],
+        crs=4326,
+    ).to_crs(2154)
+    path = tmp_path / "COMMUNE.gpkg"
+    frame.to_file(path, driver="GPKG")
+    finer = load_contours(ref, path, vintage="ADMIN EXPRESS test")
+    loaded = finer.commune_geometry("33063")
+    # Back in EPSG:4326, the same shape (up to reprojection rounding).
+    assert loaded.symmetric_difference(ref.commune_geometry("33063")).area < 1e-8
+    assert finer.status()["contour_sources"][-1]["communes"] == 2
