@@ -162,3 +162,14 @@ def test_caches_stay_bounded(ref, monkeypatch):
     assert len(ref._perimeter_cache) <= 50
     assert ref.resolve("communes:33063," + codes[-1]).communes == tuple(sorted(
         {"33063", codes[-1]}))
+
+
+def test_embedded_data_is_compact_and_every_contour_valid(ref):
+    from ckanext.dataclic.territories.embedded import data_path
+
+    size = sum(data_path(name).stat().st_size for name in ("cog.json.gz", "contours.parquet"))
+    assert size < 15 * 1024 * 1024
+    geometries = list(ref.contours().values())
+    assert len(geometries) > 34_800
+    assert shapely.is_valid(geometries).all()
+    assert {g.geom_type for g in geometries} == {"MultiPolygon"}
