@@ -1,0 +1,195 @@
+"""Template helpers of the "Extract for a territory" panel and of the provenance display.
+
+Every helper tolerates the actions it calls being absent or failing: the page then renders
+without the panel (or without the provenance box) instead of answering 500.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+import ckan.plugins.toolkit as tk
+
+log = logging.getLogger(__name__)
+
+# Formats the panel knows how to label, in the order it offers them.
+FORMAT_LABELS = {
+    "csv": "CSV",
+    "geojson": "GeoJSON",
+    "gpkg": "GeoPackage",
+    "shp": "Shapefile (zip)",
+    "parquet": "Parquet",
+}
+# Output coordinate systems offered for geometric formats (EPSG code, label).
+OUTPUT_CRS = [
+    ("EPSG:4326", "WGS 84 (EPSG:4326)"),
+    ("EPSG:2154", "Lambert-93 (EPSG:2154)"),
+    ("EPSG:3857", "Web Mercator (EPSG:3857)"),
+]
+# Extras written by dataclic_publish on a published extract, in display order.
+PROVENANCE_KEYS = (
+    "dataclic_source_package_id",
+    "dataclic_source_resource_id",
+    "dataclic_perimeter",
+    "dataclic_perimeter_name",
+    "dataclic_cog_vintage",
+    "dataclic_extracted",
+    "dataclic_mode",
+    "dataclic_rows_kept",
+    "dataclic_last_refresh",
+    "dataclic_last_refresh_status",
+)
+_TOLERATED = (KeyError, tk.ObjectNotFound, tk.NotAuthorized, tk.ValidationError)
+
+
+def _call(action: str, data_dict: dict[str, Any]) -> Any:
+    """Run ``action`` as the current user; ``None`` when it is missing or refuses."""
+    try:
+        function = tk.get_action(action)
+    except KeyError:
+        return None
+    context = {"user": tk.current_user.name if tk.current_user else ""}
+    try:
+        return function(context, data_dict)
+    except _TOLERATED:
+        return None
+    except Exception:  # a broken action must not take the resource page down
+        log.exception("dataclic: %s failed while rendering a page", action)
+        return None
+
+
+def mode_labels() -> dict[str, str]:
+    return {
+        "filter": tk._("Filter by commune code"),
+        "intersects": tk._("Features touching the territory"),
+        "clip": tk._("Features clipped to the territory"),
+    }
+
+
+def extraction_panel(resource_id: str) -> dict[str, Any] | None:
+    """The extraction profile of a resource when the panel can offer something, else None."""
+    if not resource_id:
+        return None
+    shown = _call("dataclic_profile_show", {"resource_id": resource_id})
+    if not isinstance(shown, dict) or shown.get("status") != "detected":
+        return None
+    formats = [f for f in shown.get("formats") or [] if f in FORMAT_LABELS]
+    if not formats:
+        return None
+    labels = mode_labels()
+    modes = [m for m in shown.get("modes") or [] if m in labels]
+    profile = shown.get("profile") or {}
+    bounds = profile.get("bounds") if isinstance(profile, dict) else None
+    return {
+        "resource_id": resource_id,
+        "geometric": bool(shown.get("geometric")),
+        "formats": [{"value": f, "label": FORMAT_LABELS[f]} for f in formats],
+        "modes": [{"value": m, "label": labels[m]} for m in modes],
+        "crs": [{"value": code, "label": label} for code, label in OUTPUT_CRS],
+        "bounds": bounds if isinstance(bounds, list) and len(bounds) == 4 else None,
+    }
+
+
+def default_perimeter() -> dict[str, str] | None:
+    """The portal's home territory (``ckanext.dataclic.default_perimeter``), resolved."""
+    perimeter = (tk.config.get("ckanext.dataclic.default_perimeter") or "").strip()
+    if not perimeter:
+        return None
+    shown = _call("dataclic_territory_show", {"id": perimeter})
+    if not isinstance(shown, dict):
+        log.warning("dataclic: default perimeter %r does not resolve", perimeter)
+        return None
+    return {
+        "id": shown["id"],
+        "name": shown["name"],
+        "kind": shown.get("kind", ""),
+        "kind_label": shown.get("kind_label", ""),
+    }
+
+
+def publish_organizations() -> list[dict[str, str]]:
+    """Organisations where the current user may create datasets (empty for anonymous users)."""
+    if not tk.current_user or not tk.current_user.is_authenticated:
+        return []
+    organizations = _call(
+        "organization_list_for_user",
+        {"id": tk.current_user.id, "permission": "create_dataset"},
+    )
+    return [
+        {"id": o["id"], "name": o["name"], "title": o.get("display_name") or o["name"]}
+        for o in organizations or []
+    ]
+
+
+def panel_strings() -> dict[str, str]:
+    """Messages the panel's JavaScript shows, translated for the page's locale."""
+    return {
+        "searching": tk._("Searching…"),
+        "no_result": tk._("No territory found"),
+        "results": tk._("{count} territories found; use the up and down arrows to choose"),
+        "selected": tk._("Selected: {name}"),
+        "preview": tk._("≈ {count} rows for {name}"),
+        "preview_exact": tk._("{count} rows for {name}"),
+        "preview_none": tk._("No rows for this territory: the resource does not cover it"),
+        "preview_unknown": tk._("The number of rows for {name} cannot be estimated quickly"),
+        "choose_territory": tk._("Choose a territory first"),
+        "queued": tk._("Waiting for a worker…"),
+        "running": tk._("Extracting… {percent} %"),
+        "running_unknown": tk._("Extracting…"),
+        "done": tk._("Extraction finished"),
+        "failed": tk._("The extraction failed: {reason}"),
+        "download": tk._("Download {filename}"),
+        "rows_kept": tk._("Rows kept: {count}"),
+        "rows_read": tk._("Rows read: {count}"),
+        "rows_remapped": tk._("Former commune codes mapped to today's communes: {count}"),
+        "rows_unknown": tk._("Rows with an unknown commune code: {count}"),
+        "unknown_codes": tk._("Unknown codes: {codes}"),
+        "rows_without_geometry": tk._("Rows without geometry: {count}"),
+        "elapsed": tk._("Time: {seconds} s"),
+        "network": tk._("The portal cannot be reached. Check your connection and try again."),
+        "server": tk._("The portal could not answer ({status}). Try again later."),
+        "forbidden": tk._("You are not allowed to do this."),
+        "publishing": tk._("Publishing…"),
+        "published": tk._("Published: {title}"),
+        "choose_dataset": tk._("Choose the dataset to add the extract to"),
+        "map_label": tk._("Outline of {name}"),
+        "kind_commune": tk._("Commune"),
+        "kind_arrondissement": tk._("Arrondissement"),
+        "kind_epci": tk._("EPCI"),
+        "kind_departement": tk._("Département"),
+        "kind_region": tk._("Région"),
+    }
+
+
+def provenance(pkg_dict: dict[str, Any]) -> dict[str, Any] | None:
+    """Provenance of a published extract read from its extras, or None for other datasets."""
+    extras = {
+        e.get("key"): e.get("value")
+        for e in (pkg_dict or {}).get("extras") or []
+        if isinstance(e, dict)
+    }
+    found = {k: extras[k] for k in PROVENANCE_KEYS if extras.get(k)}
+    if "dataclic_source_package_id" not in found and "dataclic_perimeter" not in found:
+        return None
+    source = None
+    if found.get("dataclic_source_package_id"):
+        source = _call("package_show", {"id": found["dataclic_source_package_id"]})
+    status = found.get("dataclic_last_refresh_status", "")
+    return {
+        **found,
+        "source_title": (source or {}).get("title") or found.get("dataclic_source_package_id"),
+        "source_name": (source or {}).get("name") or found.get("dataclic_source_package_id"),
+        "source_available": source is not None,
+        "refresh_ok": status.lower().startswith("ok") if status else None,
+        "mode_label": mode_labels().get(found.get("dataclic_mode", ""), found.get("dataclic_mode")),
+    }
+
+
+def get_helpers() -> dict[str, Callable[..., Any]]:
+    return {
+        "dataclic_extraction_panel": extraction_panel,
+        "dataclic_default_perimeter": default_perimeter,
+        "dataclic_publish_organizations": publish_organizations,
+        "dataclic_panel_strings": panel_strings,
+        "dataclic_provenance": provenance,
+    }
