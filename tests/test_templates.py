@@ -5,13 +5,12 @@ import json
 import re
 from html.parser import HTMLParser
 
-import pytest
-from flask_login import login_user
-
 import ckan.lib.helpers as core_helpers
 import ckan.plugins.toolkit as tk
+import pytest
 from ckan import model
 from ckan.tests import factories
+from flask_login import login_user
 
 from ckanext.dataclic import helpers
 
@@ -148,7 +147,7 @@ class TestExtractPanel:
 
     def test_messages_for_the_script_are_valid_json(self, app):
         html = render_panel(app)
-        blob = re.search(r'class="dataclic-strings">(.*?)</script>', html, re.S).group(1)
+        blob = re.search(r'class="dataclic-strings">(.*?)</script>', html, re.DOTALL).group(1)
         strings = json.loads(blob)
         assert strings["no_result"] == "No territory found"
         assert "{count}" in strings["preview"]
@@ -159,7 +158,7 @@ class TestExtractPanel:
         page = parse(html)
         (box,) = page.find("input", role="combobox")
         assert page.labels[box["id"]] == "Territoire"
-        blob = re.search(r'class="dataclic-strings">(.*?)</script>', html, re.S).group(1)
+        blob = re.search(r'class="dataclic-strings">(.*?)</script>', html, re.DOTALL).group(1)
         assert json.loads(blob)["no_result"] == "Aucun territoire trouvé"
 
     def test_anonymous_visitors_get_no_publish_form(self, app):
