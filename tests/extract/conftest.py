@@ -37,3 +37,17 @@ def read_csv_rows(path: Path, delimiter: str = ";") -> tuple[list[str], list[lis
     with path.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.reader(fh, delimiter=delimiter))
     return rows[0], rows[1:]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_perimeter_cache(tmp_path_factory):
+    """Console-script runs in these tests keep their perimeter cache in a temporary folder."""
+    import os
+
+    before = os.environ.get("DATACLIC_CACHE_DIR")
+    os.environ["DATACLIC_CACHE_DIR"] = str(tmp_path_factory.mktemp("dataclic-cache"))
+    yield
+    if before is None:
+        os.environ.pop("DATACLIC_CACHE_DIR", None)
+    else:
+        os.environ["DATACLIC_CACHE_DIR"] = before

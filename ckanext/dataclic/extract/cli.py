@@ -69,6 +69,25 @@ def _referential() -> Any:
     return default_referential()
 
 
+def _resolve(perimeter: str, use_cache: bool) -> tuple[Any, Any]:
+    """(referential, perimeter), from the perimeter cache when possible."""
+    from . import perimeter_cache
+    from .errors import ExtractionError
+
+    if use_cache:
+        hit = perimeter_cache.load(perimeter.strip())
+        if hit is not None:
+            return hit
+    ref = _referential()
+    try:
+        target = ref.resolve(perimeter.strip())
+    except ValueError as exc:
+        raise ExtractionError(str(exc)) from exc
+    if use_cache:
+        perimeter_cache.store(ref, target, alias=perimeter.strip())
+    return ref, target
+
+
 _profile_options = [
     click.option("--layer", help="Layer to read (GeoPackage); default the first."),
     click.option("--code-column", help="Column holding the commune code."),
@@ -135,11 +154,14 @@ def main() -> None:
 @click.option("--index-dir", type=click.Path(path_type=Path),
               help="Folder of the code index (default: next to INPUT).")
 @click.option("--no-index", is_flag=True, help="Scan the file even if an index exists.")
+@click.option("--no-cache", is_flag=True,
+              help="Load the referential instead of the perimeter cache "
+                   "($DATACLIC_CACHE_DIR, default ~/.cache/dataclic).")
 @_with_profile_options
 def extract(input_path: Path, perimeter: str, output: Path, mode: str | None,
             output_format: str | None, out_crs: str, out_delimiter: str, enrich: bool,
             report_path: Path | None, profile_path: Path | None, index_dir: Path | None,
-            no_index: bool, **kw: Any) -> None:
+            no_index: bool, no_cache: bool, **kw: Any) -> None:
     """Extract the rows of INPUT that belong to a territory."""
     from .engine import extract as run_extract
     from .errors import ExtractionError
@@ -147,11 +169,7 @@ def extract(input_path: Path, perimeter: str, output: Path, mode: str | None,
 
     bar = _ProgressBar()
     try:
-        ref = _referential()
-        try:
-            target = ref.resolve(perimeter)
-        except ValueError as exc:
-            raise ExtractionError(str(exc)) from exc
+        ref, target = _resolve(perimeter, not no_cache)
         profile = None
         if profile_path is not None:
             try:
