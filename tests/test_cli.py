@@ -84,15 +84,15 @@ def test_load_is_idempotent_and_switches_the_active_vintage(cli):
 
 
 @pytest.mark.usefixtures("with_plugins", "territory_tables")
-def test_a_corrupt_contour_file_leaves_the_active_referential(cli, tmp_path):
-    assert run(cli, "load", "--vintage", "COG 2026 good").exit_code == 0
+def test_a_corrupt_contour_file_writes_nothing(cli, tmp_path):
     broken = tmp_path / "contours.geojson.gz"
     broken.write_bytes(gzip.compress(b'{"type": "FeatureCollection", "features": [')[:30])
     result = run(cli, "load", "--vintage", "COG 2026 bad", "--contours", str(broken))
     assert result.exit_code != 0
     assert "referential in use is unchanged" in result.output
     assert "Traceback" not in result.output
-    assert [(v.name, v.active) for v in list_vintages()] == [("COG 2026 good", True)]
+    assert list_vintages() == []
+    assert "embedded COG 2026" in run(cli, "status").output
 
 
 @pytest.mark.usefixtures("with_plugins", "territory_tables")
