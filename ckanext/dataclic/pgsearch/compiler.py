@@ -32,7 +32,14 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "metadata_created": ("metadata_created", "date"),
     "metadata_modified": ("metadata_modified", "date"),
     "indexed_ts": ("indexed_ts", "date"),
+    # Facet fields, kept as arrays whatever shape a plugin gives them.
+    "organization": ("organization", "array"),
+    "license_id": ("license_id", "array"),
+    "groups": ("groups", "array"),
+    "tags": ("tags", "array"),
+    "res_format": ("res_format", "array"),
 }
+FACET_COLUMNS = ("organization", "license_id", "groups", "tags", "res_format")
 
 TEXT_CONFIGS = ("french", "english", "simple")
 _ITEM_C = 'item COLLATE "C"'

@@ -135,27 +135,38 @@ class PgSearchConnection:
             conditions.append(compiler.compile(lucene.parse(str(fq), default_and=default_and)))
         where = " AND ".join(f"({c})" for c in conditions)
         rank = compiler.rank_expression() or "1.0"
+        text_search = bool(compiler.rank_parts)
 
         rows = _as_int("rows", params.get("rows"), 10)
         start = _as_int("start", params.get("start"), 0)
         if rows < 0 or start < 0:
             raise _search_error("Invalid search parameters: 'rows' and 'start' must be >= 0.")
-        order = self._order_by(params.get("sort"), compiler)
+        order_keys = self._order_keys(params.get("sort"), compiler)
         fields = _field_list(params.get("fl"))
+        facet_fields = self._facet_fields(params)
 
+        page, hits, facets = self._match(
+            where, rank, order_keys, rows, start, facet_fields, compiler, params, text_search
+        )
         docs: list[dict[str, Any]] = []
-        if rows > 0:
+        if page:
+            # Documents of the page only: the wide JSONB and stored dicts are never sorted.
             wants_stored = any(f in ("*", "data_dict", "validated_data_dict") for f in fields)
             stored = "data_dict, validated_data_dict" if wants_stored else "NULL, NULL"
-            sql = (
-                f"SELECT doc, {stored}, {rank} AS score, index_id, indexed_ts FROM {TABLE} "
-                f"WHERE {where} ORDER BY {order} LIMIT :_rows OFFSET :_start"
+            doc_sql = (
+                f"SELECT index_id, doc, {stored}, indexed_ts FROM {TABLE} "
+                "WHERE index_id = ANY(:_ids)"
             )
-            result = self.table.select(sql, {**compiler.params, "_rows": rows, "_start": start})
-            docs = [self._document(row, fields) for row in result]
+            found = {
+                row[0]: row
+                for row in self.table.select(doc_sql, {"_ids": [r[0] for r in page]})
+            }
+            docs = [
+                self._document(found[index_id], score, fields)
+                for index_id, score in page
+                if index_id in found
+            ]
 
-        facet_fields = self._facet_fields(params)
-        hits, facets = self._count_and_facets(where, compiler.params, facet_fields, params)
         response = {
             "responseHeader": {"status": 0, "QTime": 0, "params": {"q": q_text}},
             "response": {"numFound": hits, "start": start, "docs": docs},
@@ -176,8 +187,9 @@ class PgSearchConnection:
         needed = lucene.minimum_match(str(mm) if mm is not None else None, count)
         return lucene.Bool(clauses, minimum_should_match=max(needed, 1), implicit_only=True)
 
-    def _order_by(self, sort: Any, compiler: QueryCompiler) -> str:
-        keys: list[str] = []
+    def _order_keys(self, sort: Any, compiler: QueryCompiler) -> list[tuple[str, str]]:
+        """``(expression, direction)`` pairs; missing values sort last, as in Solr."""
+        keys: list[tuple[str, str]] = []
         for part in str(sort or "score desc").split(","):
             words = part.split()
             if not words:
@@ -186,20 +198,20 @@ class PgSearchConnection:
                 raise _sort_error(f"'{part.strip()}' (expected 'field asc' or 'field desc')")
             name, direction = words[0], words[1].upper()
             if name == "score":
-                keys.append(f"score {direction}")
+                keys.append(("score", direction))
             elif name in ("title_string", "title"):
-                keys.append(f"title_sort {direction} NULLS LAST")
+                keys.append(("title_sort", direction))
             elif name in COLUMNS and COLUMNS[name][1] != "array":
-                keys.append(f"{COLUMNS[name][0]} {direction} NULLS LAST")
+                keys.append((COLUMNS[name][0], direction))
             elif lucene.FIELD_NAME.match(name) and name != "*":
-                keys.append(f"doc -> {compiler.bind(name)} {direction} NULLS LAST")
+                keys.append((f"doc -> {compiler.bind(name)}", direction))
             else:
                 raise _sort_error(f"cannot sort on '{name}'")
-        keys.append("indexed_ts ASC")
-        return ", ".join(keys)
+        keys.append(("indexed_ts", "ASC"))
+        return keys
 
-    def _document(self, row: sa.Row, fields: list[str]) -> dict[str, Any]:
-        doc, data_dict, validated, score, index_id, indexed_ts = row
+    def _document(self, row: sa.Row, score: float, fields: list[str]) -> dict[str, Any]:
+        index_id, doc, data_dict, validated, indexed_ts = row
         full = dict(doc)
         if data_dict is not None:
             full["data_dict"] = data_dict
@@ -237,41 +249,73 @@ class PgSearchConnection:
                 names.append(name)
         return names
 
-    def _count_and_facets(self, where: str, params: dict[str, Any], fields: list[str],
-                          options: Mapping[str, Any]) -> tuple[int, dict[str, list[Any]]]:
-        bound = dict(params)
-        selects = ["SELECT NULL::text AS k, NULL::text AS v, count(*) AS c FROM m"]
+    def _match(self, where: str, rank: str, order_keys: list[tuple[str, str]], rows: int,
+               start: int, fields: list[str], compiler: QueryCompiler,
+               options: Mapping[str, Any], text_search: bool
+               ) -> tuple[list[tuple[str, float]], int, dict[str, list[Any]]]:
+        """One statement: the matching set is computed once (match, rank, sort keys, facet
+        columns), then paged, counted and faceted."""
+        bound = dict(compiler.params)
+        bound.update({"_rows": rows, "_start": start})
+        needed: set[str] = {"index_id"}
+        facet_values: list[tuple[str, str]] = []
         for position, name in enumerate(fields):
             key = f"_f{position}"
             bound[key] = name
-            if name in COLUMNS and COLUMNS[name][1] == "array":
-                values = f"unnest(m.{COLUMNS[name][0]})"
-            elif name in COLUMNS and COLUMNS[name][1] == "text":
-                values = f"unnest(ARRAY[m.{COLUMNS[name][0]}])"
+            column, kind = COLUMNS.get(name, ("", ""))
+            # Set-returning functions in the select list (ProjectSet) cost far less per
+            # row than LATERAL joins.
+            if kind == "array":
+                values = f"unnest({column})"
+                needed.add(column)
+            elif kind == "text":
+                values = column
+                needed.add(column)
             else:
                 values = (
-                    f"jsonb_array_elements_text(CASE WHEN jsonb_typeof(m.doc -> :{key}) = "
-                    f"'array' THEN m.doc -> :{key} ELSE jsonb_build_array(m.doc -> :{key}) END)"
+                    f"jsonb_array_elements_text(CASE WHEN jsonb_typeof(doc -> :{key}) = "
+                    f"'array' THEN doc -> :{key} ELSE jsonb_build_array(doc -> :{key}) END)"
                 )
-            selects.append(
-                f"SELECT CAST(:{key} AS text), e, count(*) FROM m CROSS JOIN LATERAL "
-                f"{values} AS e WHERE e IS NOT NULL AND e <> '' GROUP BY e"
+                needed.add("doc")
+            facet_values.append((key, values))
+        sort_columns = [
+            f"{expr} AS _s{i}" for i, (expr, _) in enumerate(order_keys) if expr != "score"
+        ]
+        order = ", ".join(
+            f"{'score' if expr == 'score' else f'_s{i}'} {direction} NULLS LAST"
+            for i, (expr, direction) in enumerate(order_keys)
+        )
+        matched = ", ".join([*sorted(needed), f"{rank} AS score", *sort_columns])
+        # Rows: (0, count), (1, page entry with its position), (2, facet value).
+        parts = ["SELECT 0, NULL::text, NULL::text, count(*)::float8, 0::bigint FROM m"]
+        if rows > 0:
+            parts.append(
+                "SELECT 1, NULL, index_id, score::float8, pos FROM ("
+                f"SELECT index_id, score, row_number() OVER (ORDER BY {order}) AS pos FROM m "
+                f"ORDER BY {order} LIMIT :_rows OFFSET :_start) AS page"
             )
-        columns = ", ".join(
-            ["doc"] + [c for c, kind in COLUMNS.values() if kind in ("text", "array")]
-        )
+        for key, values in facet_values:
+            parts.append(
+                f"SELECT 2, CAST(:{key} AS text), e, count(*)::float8, 0 FROM "
+                f"(SELECT {values} AS e FROM m) AS f{key} "
+                "WHERE e IS NOT NULL AND e <> '' GROUP BY e"
+            )
         sql = (
-            f"WITH m AS MATERIALIZED (SELECT {columns} FROM {TABLE} WHERE {where}) "
-            + " UNION ALL ".join(selects)
+            f"WITH m AS MATERIALIZED (SELECT {matched} FROM {TABLE} WHERE {where}) "
+            + " UNION ALL ".join(f"({part})" for part in parts)
         )
-        rows = self.table.select(sql, bound)
+        result = self.table.select(sql, bound, text_search)
         hits = 0
+        page: list[tuple[int, str, float]] = []
         counts: dict[str, list[tuple[str, int]]] = {name: [] for name in fields}
-        for key, value, count in rows:
-            if key is None:
-                hits = int(count)
+        for kind, field_name, value, number, position in result:
+            if kind == 0:
+                hits = int(number)
+            elif kind == 1:
+                page.append((position, value, number))
             else:
-                counts[key].append((value, int(count)))
+                counts[field_name].append((value, int(number)))
+        page.sort()
         facets: dict[str, list[Any]] = {}
         default_limit = _as_int("facet.limit", options.get("facet.limit"), _DEFAULT_FACET_LIMIT)
         default_min = _as_int("facet.mincount", options.get("facet.mincount"), 0)
@@ -288,7 +332,7 @@ class PgSearchConnection:
             for value, count in items:
                 flat.extend((value, count))
             facets[name] = flat
-        return hits, facets
+        return [(index_id, score) for _, index_id, score in page], hits, facets
 
 
 def configured_url() -> str:

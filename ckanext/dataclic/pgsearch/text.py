@@ -44,12 +44,10 @@ WEIGHT_D_FIELDS = (
     "res_description",
     "maintainer",
     "author",
-    "url",
-    "ckan_url",
-    "download_url",
-    "res_url",
-    "urls",
 )
+# URLs are searchable as whole tokens only ('simple' configuration): stemming them in
+# three languages tripled the size of the vector for no useful match.
+URL_FIELDS = ("url", "ckan_url", "download_url", "res_url", "urls")
 WEIGHT_D_PREFIXES = ("extras_", "res_extras_", "vocab_")
 
 # Solr ``text``/``textgen`` fields of CKAN's schema: matched word by word, not as exact strings.
@@ -115,8 +113,8 @@ def _join(doc: Mapping[str, Any], fields: Iterable[str]) -> str:
     return " ".join(part for field in fields for part in flatten(doc.get(field)))
 
 
-def weighted_text(doc: Mapping[str, Any]) -> tuple[str, str, str]:
-    """Folded searchable text of a document, split into weights A, B and D."""
+def weighted_text(doc: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """Folded searchable text of a document: weights A, B and D, then its URLs."""
     d_fields = list(WEIGHT_D_FIELDS) + sorted(
         key for key in doc if key.startswith(WEIGHT_D_PREFIXES)
     )
@@ -124,6 +122,7 @@ def weighted_text(doc: Mapping[str, Any]) -> tuple[str, str, str]:
         fold(_join(doc, WEIGHT_A_FIELDS)),
         fold(_join(doc, WEIGHT_B_FIELDS)),
         fold(_join(doc, d_fields)),
+        _join(doc, URL_FIELDS),
     )
 
 
