@@ -166,11 +166,10 @@ def main() -> None:
     config["ckan.plugins"] = "dataclic_pgsearch"
     app = make_app(config)
 
-    import ckan.lib.search as search
-    import ckan.model as model
-    from ckan.logic import get_action
-
     import sqlalchemy as sa
+    from ckan import model
+    from ckan.lib import search
+    from ckan.logic import get_action
 
     from ckanext.dataclic.pgsearch import connection
     from ckanext.dataclic.pgsearch.store import TABLE
