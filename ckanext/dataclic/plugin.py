@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import ckan.plugins as p
 import ckan.plugins.toolkit as tk
+import click
 from ckan.lib.plugins import DefaultTranslation
 
-from ckanext.dataclic import cli
-from ckanext.dataclic.logic import action, auth
+from ckanext.dataclic import cli, views
+from ckanext.dataclic.extraction import hooks
+from ckanext.dataclic.extraction.commands import register as register_extraction_commands
+from ckanext.dataclic.logic import action, auth, extraction_action, extraction_auth
 
 
 @tk.blanket.config_declarations
@@ -20,6 +23,9 @@ class DataclicPlugin(p.SingletonPlugin, DefaultTranslation):
     p.implements(p.IAuthFunctions)
     p.implements(p.IClick)
     p.implements(p.ITranslation)
+    p.implements(p.IBlueprint)
+    p.implements(p.IResourceController, inherit=True)
+    p.implements(p.IPackageController, inherit=True)
 
     # IConfigurer
     def update_config(self, config_):
@@ -29,15 +35,35 @@ class DataclicPlugin(p.SingletonPlugin, DefaultTranslation):
 
     # IActions
     def get_actions(self):
-        return action.get_actions()
+        return {**action.get_actions(), **extraction_action.get_actions()}
 
     # IAuthFunctions
     def get_auth_functions(self):
-        return auth.get_auth_functions()
+        return {**auth.get_auth_functions(), **extraction_auth.get_auth_functions()}
 
     # IClick
     def get_commands(self):
-        return cli.get_commands()
+        commands = cli.get_commands()
+        for group in commands:
+            if isinstance(group, click.Group) and group.name == "dataclic":
+                register_extraction_commands(group)
+        return commands
+
+    # IBlueprint
+    def get_blueprint(self):
+        return views.get_blueprints()
+
+    # IResourceController: detect the profile of new and changed resources.
+    def after_resource_create(self, context, resource):
+        hooks.resource_changed(resource)
+
+    def after_resource_update(self, context, resource):
+        hooks.resource_changed(resource)
+
+    # IPackageController: a dataset updated in one go (a harvest import) may change
+    # resources without the resource hooks; checked by a job after the commit.
+    def after_dataset_update(self, context, pkg_dict):
+        hooks.dataset_changed(pkg_dict.get("id"))
 
     # ITranslation: DefaultTranslation finds ``i18n/`` beside this module.
     def i18n_domain(self):

@@ -1,0 +1,239 @@
+"""Extraction actions: profiles of resources, extractions, publication (``dataclic_*``).
+
+The record format is the contract of ``docs/extraction.md`` (the widget relies on it).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import ckan.plugins.toolkit as tk
+
+from ckanext.dataclic.logic import extraction_schema as schema
+
+
+def _validate(data_dict: dict[str, Any], navl_schema: dict, context: dict) -> dict[str, Any]:
+    data, errors = tk.navl_validate(data_dict, navl_schema, context)
+    if errors:
+        raise tk.ValidationError(errors)
+    return data
+
+
+def _resource(context: dict[str, Any], resource_id: str) -> dict[str, Any]:
+    try:
+        return tk.get_action("resource_show")(
+            {"user": context.get("user"), "auth_user_obj": context.get("auth_user_obj")},
+            {"id": resource_id})
+    except tk.ObjectNotFound:
+        raise tk.ObjectNotFound(tk._("Resource not found")) from None
+
+
+def _client() -> str | None:
+    try:
+        address = tk.request.remote_addr or ""
+    except (RuntimeError, AttributeError):
+        return None
+    return hashlib.sha256(address.encode()).hexdigest()[:32]
+
+
+@tk.side_effect_free
+def dataclic_profile_show(context: dict[str, Any], data_dict: dict[str, Any]) -> dict:
+    """How a resource is tied to territory, and the modes and formats it allows.
+
+    :param resource_id: the resource
+    :returns: ``{resource_id, status: pending|detected|none|error, profile, message, modes,
+        formats, geometric, corrected, updated}``
+    """
+    from ckanext.dataclic.extraction import service
+    from ckanext.dataclic.model import extraction as store
+
+    tk.check_access("dataclic_profile_show", context, data_dict)
+    data = _validate(data_dict, schema.profile_show_schema(), context)
+    _resource(context, data["resource_id"])
+    return service.profile_view(data["resource_id"], store.get_profile(data["resource_id"]))
+
+
+def dataclic_profile_update(context: dict[str, Any], data_dict: dict[str, Any]) -> dict:
+    """Correct the detected profile (editors of the dataset): for instance name the code
+    column. The fields are those of ``dataclic_profile_show``'s ``profile``; missing ones keep
+    their detected value. A later content change re-detects, keeping the correction while the
+    file's columns stay the same.
+    """
+    from ckanext.dataclic.extract import ExtractionError, ExtractionProfile
+    from ckanext.dataclic.extraction import service
+    from ckanext.dataclic.model import extraction as store
+
+    tk.check_access("dataclic_profile_update", context, data_dict)
+    data = _validate(data_dict, schema.profile_update_schema(), context)
+    resource = _resource(context, data["resource_id"])
+    current = store.get_profile(resource["id"])
+    merged = dict((current or {}).get("profile") or {})
+    merged.update(data["profile"])
+    try:
+        profile = ExtractionProfile.from_dict(merged)
+    except (ExtractionError, TypeError, ValueError) as error:
+        raise tk.ValidationError({"profile": [tk._("Invalid profile: {reason}").format(
+            reason=tk._(str(error)))]}) from error
+    columns = profile.columns
+    for key in ("code_column", "lat_column", "lon_column", "point_column", "wkt_column"):
+        value = getattr(profile, key)
+        if value and columns and value not in columns:
+            raise tk.ValidationError({"profile": [tk._(
+                "The column {column} is not in the file").format(column=value)]})
+    store.save_profile(resource["id"], status="detected" if service.allowed_modes(
+        profile.to_dict()) else "none", profile=profile.to_dict(),
+        message=None if service.allowed_modes(profile.to_dict()) else
+        "No commune-code column and no geometry were found in this file, so it cannot be "
+        "cut to a territory",
+        content_version=service.content_version(resource), corrected=True)
+    return service.profile_view(resource["id"], store.get_profile(resource["id"]))
+
+
+@tk.side_effect_free
+def dataclic_extract_preview(context: dict[str, Any], data_dict: dict[str, Any]) -> dict:
+    """What an extraction would give, when it can be told at once.
+
+    :returns: ``{perimeter, perimeter_name, rows_estimate, exact}``; ``rows_estimate`` is
+        known when an extraction of the same resource version and perimeter is cached.
+    """
+    from ckanext.dataclic.extraction import service
+    from ckanext.dataclic.model import extraction as store
+    from ckanext.dataclic.territories import PerimeterError
+
+    tk.check_access("dataclic_extract_preview", context, data_dict)
+    data = _validate(data_dict, schema.preview_schema(), context)
+    resource = _resource(context, data["resource_id"])
+    try:
+        perimeter = service.referential().resolve(data["perimeter"])
+    except PerimeterError as error:
+        raise tk.ValidationError({"perimeter": [tk._(
+            "This perimeter does not resolve: {reason}").format(reason=error)]}) from error
+    rows, exact = None, False
+    for record in store.list_extractions(resource_id=resource["id"], statuses=("done",),
+                                         limit=50):
+        if record["perimeter"] == perimeter.id and record["report"] \
+                and record["vintage"] == perimeter.vintage:
+            report = json.loads(record["report"])
+            rows, exact = report.get("rows_kept"), True
+            break
+    return {"perimeter": perimeter.id, "perimeter_name": perimeter.name,
+            "rows_estimate": rows, "exact": exact}
+
+
+def dataclic_extract(context: dict[str, Any], data_dict: dict[str, Any]) -> dict:
+    """Extract a resource for a perimeter.
+
+    :param resource_id: the resource
+    :param perimeter: ``kind:code`` (``epci:243300316``…)
+    :param mode: ``filter``, ``intersects`` or ``clip`` (default: from the profile)
+    :param format: ``csv`` (default), ``geojson``, ``gpkg``, ``shp`` or ``parquet``
+    :param out_crs: output CRS (default ``EPSG:4326``)
+    :param enrich: add commune, EPCI, département and région columns
+    :returns: an extraction record; ``done`` at once for small uploaded files (or an
+        identical cached extraction), else ``queued``. Identical concurrent requests share
+        one record.
+    """
+    from ckanext.dataclic.extraction import service
+
+    tk.check_access("dataclic_extract", context, data_dict)
+    data = _validate(data_dict, schema.extract_schema(), context)
+    resource = _resource(context, data["resource_id"])
+    user = context.get("auth_user_obj")
+    request = service.ExtractionRequest(
+        resource=resource, perimeter=data["perimeter"], format=data["format"],
+        mode=data.get("mode") or None, out_crs=data.get("out_crs") or None,
+        enrich=data["enrich"], user_id=getattr(user, "id", None), client=_client(),
+        anonymous=user is None)
+    try:
+        record, cached = service.request_extraction(request)
+    except service.SourceError as error:
+        raise tk.ValidationError({"resource_id": [tk._(str(error))]}) from error
+    return service.record_view(record, cached=cached)
+
+
+@tk.side_effect_free
+def dataclic_extract_show(context: dict[str, Any], data_dict: dict[str, Any]) -> dict:
+    """An extraction record: status, progress, report, download URL or error.
+
+    :param id: the extraction id
+    """
+    from ckanext.dataclic.extraction import service
+    from ckanext.dataclic.model import extraction as store
+
+    tk.check_access("dataclic_extract_show", context, data_dict)
+    data = _validate(data_dict, schema.extract_show_schema(), context)
+    record = store.get_extraction(data["id"])
+    if record is None:
+        raise tk.ObjectNotFound(tk._("Extraction not found"))
+    if record["status"] in store.ACTIVE_STATUSES:
+        service.expire_stale()
+        record = store.get_extraction(data["id"]) or record
+    return service.record_view(record)
+
+
+@tk.side_effect_free
+def dataclic_extract_list(context: dict[str, Any], data_dict: dict[str, Any]) -> list:
+    """Recent extractions of a resource, or of the current user (``mine``).
+
+    :param resource_id: optional resource
+    :param mine: only the current user's (default false; the default too without
+        ``resource_id`` for users who are not sysadmins)
+    :param limit: at most this many (1-100, default 20), newest first
+    """
+    from ckanext.dataclic.extraction import service
+    from ckanext.dataclic.model import extraction as store
+
+    tk.check_access("dataclic_extract_list", context, data_dict)
+    data = _validate(data_dict, schema.extract_list_schema(), context)
+    user = context.get("auth_user_obj")
+    if data.get("resource_id"):
+        _resource(context, data["resource_id"])
+    mine = data["mine"] or (not data.get("resource_id") and not getattr(user, "sysadmin",
+                                                                       False))
+    if mine and user is None:
+        raise tk.NotAuthorized(tk._("Log in to list your extractions"))
+    service.expire_stale()
+    records = store.list_extractions(resource_id=data.get("resource_id"),
+                                     user_id=user.id if mine and user else None,
+                                     limit=data["limit"])
+    return [service.record_view(r) for r in records]
+
+
+def dataclic_publish(context: dict[str, Any], data_dict: dict[str, Any]) -> dict:
+    """Publish a finished extraction into an organisation, with its provenance.
+
+    :param id: the extraction id
+    :param owner_org: the organisation (needs package_create there)
+    :param package_id: optional existing dataset to add the resource to (needs
+        package_update)
+    :param resource_id: optional resource of that dataset to replace
+    :returns: ``{package_id, package_name, resource_id, url}``
+    """
+    from ckanext.dataclic.extraction import publication
+    from ckanext.dataclic.model import extraction as store
+
+    tk.check_access("dataclic_publish", context, data_dict)
+    data = _validate(data_dict, schema.publish_schema(), context)
+    if context.get("auth_user_obj") is None:
+        raise tk.NotAuthorized(tk._("Log in to publish an extract"))
+    record = store.get_extraction(data["id"])
+    if record is None:
+        raise tk.ObjectNotFound(tk._("Extraction not found"))
+    tk.check_access("dataclic_extract_show", context, {"id": record["id"]})
+    return publication.publish(context, record, data["owner_org"],
+                               package_id=data.get("package_id"),
+                               resource_id=data.get("resource_id"))
+
+
+def get_actions() -> dict[str, Callable[..., Any]]:
+    return {
+        "dataclic_profile_show": dataclic_profile_show,
+        "dataclic_profile_update": dataclic_profile_update,
+        "dataclic_extract_preview": dataclic_extract_preview,
+        "dataclic_extract": dataclic_extract,
+        "dataclic_extract_show": dataclic_extract_show,
+        "dataclic_extract_list": dataclic_extract_list,
+        "dataclic_publish": dataclic_publish,
+    }

@@ -1,0 +1,78 @@
+"""navl schemas of the extraction actions."""
+from __future__ import annotations
+
+from typing import Any
+
+import ckan.plugins.toolkit as tk
+
+from ckanext.dataclic.logic.schema import bounded
+
+DEFAULT_LIST_LIMIT = 20
+MAX_LIST_LIMIT = 100
+
+
+def json_object(value: Any, context: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(value, str):
+        import json
+
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise tk.Invalid(tk._("Expected a JSON object")) from None
+    if not isinstance(value, dict):
+        raise tk.Invalid(tk._("Expected a JSON object"))
+    return value
+
+
+def profile_show_schema() -> dict[str, Any]:
+    v = tk.get_validator
+    return {"resource_id": [v("not_empty"), v("unicode_safe")]}
+
+
+def profile_update_schema() -> dict[str, Any]:
+    v = tk.get_validator
+    return {"resource_id": [v("not_empty"), v("unicode_safe")],
+            "profile": [v("not_missing"), json_object]}
+
+
+def extract_schema() -> dict[str, Any]:
+    v = tk.get_validator
+    return {
+        "resource_id": [v("not_empty"), v("unicode_safe")],
+        "perimeter": [v("not_empty"), v("unicode_safe")],
+        "mode": [v("ignore_missing"), v("unicode_safe")],
+        "format": [v("default")("csv"), v("unicode_safe")],
+        "out_crs": [v("ignore_missing"), v("unicode_safe")],
+        "enrich": [v("default")(False), v("boolean_validator")],
+    }
+
+
+def preview_schema() -> dict[str, Any]:
+    v = tk.get_validator
+    return {"resource_id": [v("not_empty"), v("unicode_safe")],
+            "perimeter": [v("not_empty"), v("unicode_safe")]}
+
+
+def extract_show_schema() -> dict[str, Any]:
+    v = tk.get_validator
+    return {"id": [v("not_empty"), v("unicode_safe")]}
+
+
+def extract_list_schema() -> dict[str, Any]:
+    v = tk.get_validator
+    return {
+        "resource_id": [v("ignore_missing"), v("unicode_safe")],
+        "mine": [v("default")(False), v("boolean_validator")],
+        "limit": [v("default")(DEFAULT_LIST_LIMIT), v("int_validator"),
+                  bounded(1, MAX_LIST_LIMIT)],
+    }
+
+
+def publish_schema() -> dict[str, Any]:
+    v = tk.get_validator
+    return {
+        "id": [v("not_empty"), v("unicode_safe")],
+        "owner_org": [v("not_empty"), v("unicode_safe")],
+        "package_id": [v("ignore_missing"), v("unicode_safe")],
+        "resource_id": [v("ignore_missing"), v("unicode_safe")],
+    }
