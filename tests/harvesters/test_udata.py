@@ -210,3 +210,34 @@ def test_bad_source_config_is_refused_on_save(org, config, url, named):
     with pytest.raises(toolkit.ValidationError) as err:
         make_source(url, "dataclic_udata", config, org)
     assert named in json.dumps(err.value.error_dict)
+
+
+def test_local_copy_stores_files_with_a_cap_and_detects_profiles(server, org, cfg):
+    from ckan.lib import uploader
+
+    csv_body = "code_insee;nom;valeur\n33063;Bordeaux;1\n33281;Mérignac;2\n".encode()
+    server.routes["/files/stations.csv"] = Reply(200, csv_body, {"Content-Type": "text/csv"})
+    server.routes["/files/big.csv"] = Reply(200, b"x;y\n" + b"1;2\n" * 5000)
+    data = udata_dataset(1)
+    data["resources"] = [
+        {"id": "r-small", "title": "stations.csv", "format": "csv",
+         "url": f"{server.url}/files/stations.csv"},
+        {"id": "r-big", "title": "big.csv", "format": "csv", "url": f"{server.url}/files/big.csv"},
+    ]
+    search_route(server, [data])
+    config = {**cfg, "local_copy": True, "local_copy_max_bytes": 1000}
+    source = make_source(server.url, "dataclic_udata", config, org)
+    report = run_job(source["id"])
+    (obj,) = report["objects"].values()
+    assert obj["status"] == "added", obj
+    small, big = show(obj["package_id"])["resources"]
+
+    assert small["url_type"] == "upload"
+    assert small["dataclic_remote_file_url"].endswith("/files/stations.csv")
+    path = uploader.get_resource_uploader(small).get_path(small["id"])
+    assert open(path, "rb").read() == csv_body
+    assert json.loads(small["dataclic_profile"])["code_column"] == "code_insee"
+
+    assert big["url"].endswith("/files/big.csv") and not big.get("url_type")
+    assert "1000 byte cap" in big["dataclic_local_copy"]
+    assert statuses(run_job(source["id"])) == {data["id"]: "not modified"}
