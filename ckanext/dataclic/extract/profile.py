@@ -282,6 +282,8 @@ def normalise_crs(crs: str | int) -> str:
     text = str(crs).strip()
     if text.isdigit():
         text = f"EPSG:{text}"
+    if text.upper() in ("EPSG:4326", "WGS84", "OGC:CRS84"):
+        return "EPSG:4326"  # the default: no need to import pyproj to know it
     try:
         from pyproj import CRS
 

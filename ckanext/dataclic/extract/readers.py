@@ -52,12 +52,21 @@ class CountingFile:
 
 def _to_float(column: Any) -> Any:
     import numpy as np
-    import polars as pl
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     if pa.types.is_floating(column.type) or pa.types.is_integer(column.type):
         return column.to_numpy(zero_copy_only=False).astype(np.float64)
-    s = pl.from_arrow(column.cast(pa.string()))
+    text = column.cast(pa.string())
+    try:
+        # Fast path: every value is a number (decimal commas allowed).
+        values = pc.cast(pc.replace_substring(text, ",", "."), pa.float64())
+        return values.to_numpy(zero_copy_only=False).astype(np.float64)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    import polars as pl
+
+    s = pl.from_arrow(text)
     vals = (s.str.strip_chars().str.replace(",", ".", literal=True)
             .cast(pl.Float64, strict=False))
     return vals.to_numpy().astype(np.float64)
