@@ -16,6 +16,10 @@ if command -v docker >/dev/null && ! docker compose version >/dev/null 2>&1 \
         && ! command -v docker-compose >/dev/null; then
     os_packages+=(docker-compose)   # checks docker/compose.yml (no Docker engine needed)
 fi
+# The widget's browser test (tests/ui) drives Debian's Chromium through its driver.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    os_packages+=(chromium chromium-driver)
+fi
 if [ ${#os_packages[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "test: installing Debian packages: ${os_packages[*]}" >&2

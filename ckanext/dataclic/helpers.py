@@ -6,7 +6,8 @@ without the panel (or without the provenance box) instead of answering 500.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import ckan.plugins.toolkit as tk
 

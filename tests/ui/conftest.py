@@ -1,0 +1,79 @@
+"""A real portal on 127.0.0.1 and a headless Debian Chromium driven by Selenium."""
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _register_widget_helpers(monkeypatch) -> None:
+    """The widget's template helpers, whether or not plugin.py registers them yet."""
+    import ckan.lib.helpers as core_helpers
+
+    from ckanext.dataclic import helpers
+
+    for name, function in helpers.get_helpers().items():
+        if name not in core_helpers.helper_functions:
+            monkeypatch.setitem(core_helpers.helper_functions, name, function)
+
+
+@pytest.fixture()
+def portal(ckan_config, make_app, monkeypatch) -> Iterator[str]:
+    """The CKAN app served over HTTP by a threaded server; yields its base URL."""
+    from werkzeug.serving import make_server
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    # The page tells the JavaScript where the API is from ckan.site_url.
+    ckan_config["ckan.site_url"] = url
+    test_app = make_app()
+    _register_widget_helpers(monkeypatch)
+    server = make_server("127.0.0.1", port, test_app.app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="portal", daemon=True)
+    thread.start()
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture()
+def browser():
+    """Headless Chromium from Debian (never a downloaded browser)."""
+    webdriver = pytest.importorskip(
+        "selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')"
+    )
+    if not CHROMIUM.exists() or not (CHROMEDRIVER.exists() or shutil.which("chromedriver")):
+        pytest.skip("Chromium is not installed (Debian packages chromium and chromium-driver; "
+                    "scripts/test.sh installs them when run as root)")
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--disable-gpu", "--window-size=1280,1600", "--lang=fr-FR",
+                     "--no-first-run", "--disable-extensions"):
+        options.add_argument(argument)
+    service = Service(executable_path=str(CHROMEDRIVER if CHROMEDRIVER.exists()
+                                          else shutil.which("chromedriver")))
+    driver = webdriver.Chrome(options=options, service=service)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()

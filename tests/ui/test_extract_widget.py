@@ -1,0 +1,182 @@
+"""The "Extract for a territory" panel in a real headless Chromium against a served portal.
+
+A citizen searches "bordeaux met", picks Bordeaux Métropole with the keyboard, asks for
+GeoJSON, downloads, and gets exactly the 28 member communes; an editor then publishes the
+extract and finds the new dataset.
+"""
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import ckan.plugins.toolkit as tk
+import pytest
+import shapely.geometry
+from ckan.tests import factories
+from ckan.tests.helpers import call_action
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"   # git-ignored
+BORDEAUX_METROPOLE = "epci:243300316"
+TIMEOUT = 60
+
+
+def extraction_actions_missing() -> bool:
+    try:
+        tk.get_action("dataclic_extract")
+    except KeyError:
+        return True
+    return False
+
+
+def gironde_communes_geojson() -> bytes:
+    """Every commune of Gironde with its contour, keyed by INSEE code (real COG data)."""
+    from ckanext.dataclic.territories import Referential
+
+    referential = Referential.default()
+    features = []
+    for code in referential.resolve("departement:33").communes:
+        commune = referential.resolve(f"commune:{code}")
+        features.append({
+            "type": "Feature",
+            "properties": {"code_commune": code, "nom": commune.name},
+            "geometry": shapely.geometry.mapping(commune.geometry),
+        })
+    return json.dumps({"type": "FeatureCollection", "features": features}).encode()
+
+
+def detected_profile(resource_id: str) -> dict:
+    """Run the queued profile-detection jobs in this process until the profile is known."""
+    from ckan.lib import jobs
+
+    for _attempt in range(5):
+        shown = call_action("dataclic_profile_show", resource_id=resource_id)
+        if shown["status"] == "detected":
+            return shown
+        assert shown["status"] in ("pending", None), shown
+        queues = [q.name.split(":")[-1] for q in jobs.get_all_queues()] or ["default"]
+        jobs.Worker(queues).work(burst=True)
+    raise AssertionError(f"the profile was not detected: {shown}")
+
+
+@pytest.fixture()
+def demo_resource(with_plugins, create_with_upload, migrate_db_for, with_test_worker):
+    if extraction_actions_missing():
+        pytest.skip("the extraction actions (issue 5) are not there yet")
+    migrate_db_for("dataclic")
+    editor = factories.User(password="Extraire-33-Gironde")
+    organization = factories.Organization(
+        name="demo-gironde", title="Démo Gironde",
+        users=[{"name": editor["name"], "capacity": "editor"}],
+    )
+    dataset = factories.Dataset(
+        name="communes-gironde", title="Communes de Gironde", owner_org=organization["id"],
+        license_id="odc-odbl",
+    )
+    resource = create_with_upload(
+        gironde_communes_geojson(), "communes-gironde.geojson",
+        package_id=dataset["id"], name="Communes de Gironde", format="GeoJSON",
+    )
+    profile = detected_profile(resource["id"])
+    assert "geojson" in profile["formats"]
+    return {"dataset": dataset, "resource": resource, "editor": editor,
+            "organization": organization}
+
+
+def wait(driver, condition, message: str, timeout: float = TIMEOUT):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition, message)
+
+
+def visible(driver, css: str):
+    from selenium.webdriver.common.by import By
+
+    def found(d):
+        elements = [e for e in d.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()]
+        return elements[0] if elements else False
+
+    return found
+
+
+def extract_bordeaux_metropole_as_geojson(driver) -> str:
+    """Search, choose, ask for GeoJSON, download; returns the download URL."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    panel = wait(driver, visible(driver, "section.dataclic-extract"), "no extraction panel")
+    box = panel.find_element(By.CSS_SELECTOR, "input[role=combobox]")
+    box.clear()
+    box.send_keys("bordeaux met")
+    option = wait(driver, visible(driver, ".dataclic-listbox [role=option]"), "no suggestion")
+    assert "Bordeaux Métropole" in option.text
+    assert box.get_attribute("aria-expanded") == "true"
+    # Keyboard only: down to the first suggestion, Enter to choose it.
+    box.send_keys(Keys.ARROW_DOWN)
+    assert box.get_attribute("aria-activedescendant") == option.get_attribute("id")
+    box.send_keys(Keys.ENTER)
+    assert box.get_attribute("value") == "Bordeaux Métropole"
+    wait(driver, visible(driver, ".dataclic-map svg path.dataclic-map-perimeter"), "no map")
+    wait(driver, lambda d: panel.find_element(By.CSS_SELECTOR, ".dataclic-preview").text,
+         "no preview line")
+    modes = panel.find_elements(By.CSS_SELECTOR, "select.dataclic-mode")
+    if modes:
+        Select(modes[0]).select_by_value("filter")
+    Select(panel.find_element(By.CSS_SELECTOR, "select.dataclic-format")).select_by_value("geojson")
+    button = panel.find_element(By.CSS_SELECTOR, "button.dataclic-download")
+    # A double click starts one extraction (checked below through the extraction list).
+    driver.execute_script("arguments[0].click(); arguments[0].click();", button)
+    link = wait(driver, visible(driver, "a.dataclic-download-link"), "no download link")
+    bar = panel.find_element(By.CSS_SELECTOR, ".dataclic-progress .progress")
+    assert bar.get_attribute("aria-valuenow") == "100"
+    assert "100" in panel.find_element(By.CSS_SELECTOR, ".progress-bar").text
+    return link.get_attribute("href")
+
+
+@pytest.mark.usefixtures("clean_db", "with_plugins")
+def test_extract_and_publish_in_a_real_browser(demo_resource, portal, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    from ckanext.dataclic.territories import Referential
+
+    dataset, resource = demo_resource["dataset"], demo_resource["resource"]
+    page = f"{portal}/fr/dataset/{dataset['name']}/resource/{resource['id']}"
+    browser.get(page)
+    assert "Extraire pour un territoire" in browser.page_source
+
+    href = extract_bordeaux_metropole_as_geojson(browser)
+    ARTIFACTS.mkdir(exist_ok=True)
+    panel = browser.find_element(By.CSS_SELECTOR, "section.dataclic-extract")
+    browser.execute_script("arguments[0].scrollIntoView()", panel)
+    panel.screenshot(str(ARTIFACTS / "extract-panel-fr.png"))
+
+    with urllib.request.urlopen(href, timeout=TIMEOUT) as response:
+        collection = json.load(response)
+    codes = sorted(f["properties"]["code_commune"] for f in collection["features"])
+    assert codes == sorted(Referential.default().resolve(BORDEAUX_METROPOLE).communes)
+    assert len(codes) == 28
+    extractions = call_action("dataclic_extract_list", resource_id=resource["id"])
+    assert len(extractions) == 1, "a double click started two extractions"
+
+    # An editor logs in, extracts again (from the cache) and publishes to the organisation.
+    browser.get(f"{portal}/fr/user/login")
+    browser.find_element(By.ID, "field-login").send_keys(demo_resource["editor"]["name"])
+    browser.find_element(By.ID, "field-password").send_keys("Extraire-33-Gironde", Keys.ENTER)
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".account.authed"),
+         "login failed")
+    browser.get(page)
+    extract_bordeaux_metropole_as_geojson(browser)
+    publish = wait(browser, visible(browser, "form.dataclic-publish"), "no publish form")
+    organization = Select(publish.find_element(By.CSS_SELECTOR, "select.dataclic-org"))
+    organization.select_by_value(demo_resource["organization"]["id"])
+    publish.find_element(By.CSS_SELECTOR, "button.dataclic-publish-button").click()
+    published = wait(browser, visible(browser, "a.dataclic-published-link"), "not published")
+    published.click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "section.dataclic-provenance"),
+         "the published dataset shows no provenance")
+    assert "Bordeaux Métropole" in browser.page_source
+    assert "Communes de Gironde" in browser.page_source
+    browser.save_screenshot(str(ARTIFACTS / "published-dataset-fr.png"))
