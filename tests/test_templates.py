@@ -213,17 +213,19 @@ class TestResourcePage:
 @pytest.mark.usefixtures("clean_db", "with_plugins", "dataclic_helpers")
 class TestProvenance:
     def published(self, source, **extras):
+        """A dataset as dataclic_publish leaves it when it creates one (dataset extras)."""
         values = {
-            "dataclic_source_package_id": source["id"],
-            "dataclic_source_resource_id": source["resources"][0]["id"],
+            "dataclic_source_package": source["name"],
+            "dataclic_source_package_title": source["title"],
+            "dataclic_source_resource": source["resources"][0]["id"],
             "dataclic_perimeter": "epci:243300316",
             "dataclic_perimeter_name": "Bordeaux Métropole",
             "dataclic_cog_vintage": "COG 2026",
-            "dataclic_extracted": "2026-11-29T20:15:00",
+            "dataclic_extraction_date": "2026-11-29T20:15:00",
             "dataclic_mode": "filter",
             "dataclic_rows_kept": "28",
             "dataclic_last_refresh": "2026-11-29T21:00:00",
-            "dataclic_last_refresh_status": "ok",
+            "dataclic_refresh_status": "ok",
             **extras,
         }
         return factories.Dataset(
@@ -254,7 +256,8 @@ class TestProvenance:
 
     def test_a_failed_refresh_says_why(self, app):
         extract = self.published(
-            self.source(), dataclic_last_refresh_status="failed: the source file is corrupt"
+            self.source(), dataclic_refresh_status="failed",
+            dataclic_refresh_message="the source file is corrupt",
         )
         html = app.get(f"/dataset/{extract['name']}").body
         assert "the source file is corrupt" in html and "text-bg-danger" in html
@@ -263,6 +266,28 @@ class TestProvenance:
         extract = self.published(self.source())
         html = app.get(f"/fr/dataset/{extract['name']}").body
         assert "Extraire pour un territoire" in html and "Dernière mise à jour" in html
+
+    def test_extracts_added_to_an_existing_dataset_show_per_resource(self, app):
+        source = self.source()
+        dataset = factories.Dataset(owner_org=source["owner_org"])
+        for name, perimeter in (("Bordeaux", "commune:33063"), ("Mérignac", "commune:33281")):
+            factories.Resource(
+                package_id=dataset["id"], url="http://127.0.0.1:9/x.csv", name=name,
+                dataclic_source_package=source["name"],
+                dataclic_source_resource=source["resources"][0]["id"],
+                dataclic_perimeter=perimeter, dataclic_perimeter_name=name,
+            )
+        html = app.get(f"/dataset/{dataset['name']}").body
+        assert "commune:33063" in html and "commune:33281" in html
+        assert html.count(f'href="/dataset/{source["name"]}"') == 2
+
+    def test_a_deleted_source_is_named_without_a_link(self, app):
+        source = self.source()
+        extract = self.published(source)
+        tk.get_action("package_delete")({"ignore_auth": True}, {"id": source["id"]})
+        html = app.get(f"/dataset/{extract['name']}").body
+        assert "Communes de France" in html
+        assert f'href="/dataset/{source["name"]}"' not in html
 
     def test_other_datasets_have_no_provenance_box(self, app):
         dataset = factories.Dataset(owner_org=factories.Organization()["id"])

@@ -27,19 +27,22 @@ OUTPUT_CRS = [
     ("EPSG:2154", "Lambert-93 (EPSG:2154)"),
     ("EPSG:3857", "Web Mercator (EPSG:3857)"),
 ]
-# Extras written by dataclic_publish on a published extract, in display order.
+# Provenance written by dataclic_publish (extraction/publication.py) on each published resource,
+# and on the dataset's extras when the publication created the dataset; refresh outcomes go to
+# the dataset's extras.
 PROVENANCE_KEYS = (
-    "dataclic_source_package_id",
-    "dataclic_source_resource_id",
+    "dataclic_source_package",
+    "dataclic_source_package_title",
+    "dataclic_source_resource",
     "dataclic_perimeter",
     "dataclic_perimeter_name",
     "dataclic_cog_vintage",
-    "dataclic_extracted",
+    "dataclic_extraction_date",
     "dataclic_mode",
+    "dataclic_rows_read",
     "dataclic_rows_kept",
-    "dataclic_last_refresh",
-    "dataclic_last_refresh_status",
 )
+REFRESH_KEYS = ("dataclic_last_refresh", "dataclic_refresh_status", "dataclic_refresh_message")
 _TOLERATED = (KeyError, tk.ObjectNotFound, tk.NotAuthorized, tk.ValidationError)
 
 
@@ -162,28 +165,42 @@ def panel_strings() -> dict[str, str]:
     }
 
 
-def provenance(pkg_dict: dict[str, Any]) -> dict[str, Any] | None:
-    """Provenance of a published extract read from its extras, or None for other datasets."""
-    extras = {
-        e.get("key"): e.get("value")
-        for e in (pkg_dict or {}).get("extras") or []
-        if isinstance(e, dict)
-    }
-    found = {k: extras[k] for k in PROVENANCE_KEYS if extras.get(k)}
-    if "dataclic_source_package_id" not in found and "dataclic_perimeter" not in found:
-        return None
-    source = None
-    if found.get("dataclic_source_package_id"):
-        source = _call("package_show", {"id": found["dataclic_source_package_id"]})
-    status = found.get("dataclic_last_refresh_status", "")
+def _origin(facts: dict[str, Any], refresh: dict[str, Any]) -> dict[str, Any]:
+    source_name = facts.get("dataclic_source_package")
+    source = _call("package_show", {"id": source_name}) if source_name else None
+    mode = facts.get("dataclic_mode", "")
+    status = refresh.get("dataclic_refresh_status") or ""
     return {
-        **found,
-        "source_title": (source or {}).get("title") or found.get("dataclic_source_package_id"),
-        "source_name": (source or {}).get("name") or found.get("dataclic_source_package_id"),
+        **{k: facts.get(k) for k in PROVENANCE_KEYS},
+        **{k: refresh.get(k) for k in REFRESH_KEYS},
+        "source_title": (source or {}).get("title")
+        or facts.get("dataclic_source_package_title") or source_name,
+        "source_name": (source or {}).get("name") or source_name,
         "source_available": source is not None,
-        "refresh_ok": status.lower().startswith("ok") if status else None,
-        "mode_label": mode_labels().get(found.get("dataclic_mode", ""), found.get("dataclic_mode")),
+        "refresh_ok": None if not status else status in ("ok", "unchanged"),
+        "mode_label": mode_labels().get(mode, mode),
     }
+
+
+def provenance(pkg_dict: dict[str, Any]) -> list[dict[str, Any]]:
+    """Provenance of the published extracts a dataset holds (one entry per extract).
+
+    Read from each resource's provenance fields, or from the dataset's extras when the
+    publication created the dataset; empty for datasets that hold no published extract.
+    """
+    pkg_dict = pkg_dict or {}
+    extras = {
+        e.get("key"): e.get("value") for e in pkg_dict.get("extras") or [] if isinstance(e, dict)
+    }
+    refresh = {k: extras.get(k) for k in REFRESH_KEYS}
+    origins = []
+    for resource in pkg_dict.get("resources") or []:
+        if resource.get("dataclic_perimeter") and resource.get("dataclic_source_package"):
+            origins.append({**_origin(resource, refresh), "resource_id": resource.get("id"),
+                            "resource_name": resource.get("name")})
+    if not origins and extras.get("dataclic_perimeter") and extras.get("dataclic_source_package"):
+        origins.append(_origin(extras, refresh))
+    return origins
 
 
 def get_helpers() -> dict[str, Callable[..., Any]]:
