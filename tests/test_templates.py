@@ -204,6 +204,32 @@ class TestResourcePage:
         assert resource["id"] in html
         assert "dataclic-extract" not in html
 
+    @pytest.mark.usefixtures("with_test_worker")
+    def test_a_table_keyed_by_commune_code_gets_the_panel(self, app, create_with_upload,
+                                                          migrate_db_for):
+        try:
+            tk.get_action("dataclic_profile_show")
+        except KeyError:
+            pytest.skip("the extraction actions (issue 5) are not there yet")
+        from ckan.lib import jobs
+
+        migrate_db_for("dataclic")
+        dataset = factories.Dataset(owner_org=factories.Organization()["id"])
+        rows = "code_commune;nom;population\n33063;Bordeaux;261804\n33281;Mérignac;72197\n"
+        resource = create_with_upload(rows.encode(), "communes.csv", package_id=dataset["id"],
+                                      format="CSV")
+        jobs.Worker([q.name.split(":")[-1] for q in jobs.get_all_queues()] or ["default"]) \
+            .work(burst=True)
+        html = app.get(f"/dataset/{dataset['name']}/resource/{resource['id']}").body
+        page = parse(html)
+        (section,) = page.find("section", class_="dataclic-extract")
+        assert section["data-module-resource-id"] == resource["id"]
+        (fmt,) = page.find("select", class_="dataclic-format")
+        assert "csv" in page.options[fmt["id"]]
+        assert not {"geojson", "gpkg", "shp"} & set(page.options[fmt["id"]])
+        assert not page.find("select", class_="dataclic-crs")
+        assert "dataclic-extract.js" in html
+
     def test_the_panel_helper_tolerates_unknown_resources(self, app):
         with app.flask_app.test_request_context():
             assert helpers.extraction_panel("no-such-resource") is None

@@ -147,6 +147,17 @@ def test_extract_and_publish_in_a_real_browser(demo_resource, portal, browser):
     browser.get(page)
     assert "Extraire pour un territoire" in browser.page_source
 
+    # Nonsense finds nothing, and says so; Download without a territory asks for one.
+    box = wait(browser, visible(browser, "input[role=combobox]"), "no territory box")
+    box.send_keys("zzqxw")
+    empty = wait(browser, visible(browser, ".dataclic-listbox .dataclic-empty"), "no empty state")
+    assert empty.text == "Aucun territoire trouvé"
+    box.send_keys(Keys.ESCAPE)
+    browser.find_element(By.CSS_SELECTOR, "button.dataclic-download").click()
+    error = wait(browser, visible(browser, ".dataclic-error"), "no error for a missing territory")
+    assert "Choisissez d'abord un territoire" in error.text
+    assert not call_action("dataclic_extract_list", resource_id=resource["id"])
+
     href = extract_bordeaux_metropole_as_geojson(browser)
     ARTIFACTS.mkdir(exist_ok=True)
     panel = browser.find_element(By.CSS_SELECTOR, "section.dataclic-extract")
