@@ -29,9 +29,20 @@ def extraction_storage(tmp_path, ckan_config, monkeypatch):
 def extraction_env(clean_db, clean_queues, migrate_db_for, with_plugins, extraction_storage):
     """Fresh tables (CKAN's and ours), empty queues, plugins loaded, a private storage."""
     migrate_db_for("dataclic")
+    _empty_tables()
     active_referential.clear()
     yield extraction_storage
     active_referential.clear()
+
+
+def _empty_tables() -> None:
+    """CKAN's clean_db leaves the extension's tables alone: empty them."""
+    from ckan import model
+
+    model.Session.remove()
+    with model.meta.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM dataclic_extraction; DELETE FROM dataclic_publication;"
+                             " DELETE FROM dataclic_resource_profile")
 
 
 def communes_csv(codes: list[str], extra_rows: list[str] = ()) -> bytes:

@@ -122,7 +122,7 @@ def refresh(refresh_all: bool, datasets: tuple[str, ...], background: bool) -> N
             publication.enqueue_refresh(item["resource_id"])
             click.echo(tk._("{resource}: queued").format(resource=item["resource_id"]))
             continue
-        outcome = publication.refresh(item["resource_id"])
+        outcome = publication.refresh(item["resource_id"], force=True)
         failed += outcome == "failed"
         message = store.get_publication(item["resource_id"]) or {}
         click.echo(f"{item['resource_id']}: {outcome}"

@@ -148,6 +148,8 @@ def publish(context: dict[str, Any], record: dict[str, Any], owner_org: str,
             tk.get_action("dataset_purge")({"ignore_auth": True}, {"id": package["id"]})
             raise
     user = context.get("auth_user_obj")
+    if getattr(user, "is_anonymous", False):
+        user = None
     store.save_publication({
         "resource_id": resource["id"], "package_id": package["id"],
         "source_resource_id": source_resource["id"], "perimeter": record["perimeter"],
@@ -174,18 +176,7 @@ def enqueue_refresh(resource_id: str) -> None:
 def stale_publications() -> list[dict[str, Any]]:
     """Publications whose source content or referential vintage changed since their
     last extraction."""
-    vintage = service.referential().vintage
-    stale = []
-    for item in store.list_publications():
-        try:
-            source = service.show_resource(item["source_resource_id"])
-        except tk.ObjectNotFound:
-            stale.append(item)
-            continue
-        if item["content_version"] != service.content_version(source) \
-                or item["vintage"] != vintage:
-            stale.append(item)
-    return stale
+    return [item for item in store.list_publications() if is_stale(item)]
 
 
 def _wait(record: dict[str, Any]) -> dict[str, Any]:
@@ -197,7 +188,16 @@ def _wait(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def refresh(resource_id: str) -> str:
+def is_stale(item: dict[str, Any]) -> bool:
+    try:
+        source = service.show_resource(item["source_resource_id"])
+    except tk.ObjectNotFound:
+        return True
+    return (item["content_version"] != service.content_version(source)
+            or item["vintage"] != service.referential().vintage)
+
+
+def refresh(resource_id: str, *, force: bool = False) -> str:
     """Re-extract one published resource from its source; replace its file when it worked.
 
     Returns ``ok``, ``unchanged`` or ``failed``; the outcome and date are stored on the
@@ -207,6 +207,8 @@ def refresh(resource_id: str) -> str:
     item = store.get_publication(resource_id)
     if item is None:
         return "failed"
+    if not force and not is_stale(item):
+        return "unchanged"  # another job did it already
     options = json.loads(item["options"])
     site = service.site_context()
     outcome, message = "failed", None

@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import json
 import logging
+import os
 import re
 import secrets
 import threading
@@ -187,14 +188,19 @@ def source_file(resource: dict[str, Any], *, max_bytes: int | None = None) -> Pa
                           max_bytes=cap)
     client = RemoteClient(limits, HostPolicy(conf.allowed_hosts),
                           user_agent="ckanext-dataclic extraction")
+    # A unique name per fetch: workers on other machines may fetch the same version at
+    # the same time; each renames its complete file into place.
+    partial = folder / f"{target.stem}.{secrets.token_hex(6)}.tmp"
     try:
-        client.download(url, target)
+        client.download(url, partial)
+        os.replace(partial, target)
     except RemoteError as error:
         reason = error.reason.replace("ckanext.dataclic.harvest.allowed_hosts",
                                       "ckanext.dataclic.extract.allowed_hosts")
         raise SourceError(f"Cannot fetch {url}: {reason}") from error
     finally:
         client.close()
+        partial.unlink(missing_ok=True)
     for old in folder.glob("*.data"):
         if old != target:
             old.unlink(missing_ok=True)

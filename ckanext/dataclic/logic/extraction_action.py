@@ -30,6 +30,14 @@ def _resource(context: dict[str, Any], resource_id: str) -> dict[str, Any]:
         raise tk.ObjectNotFound(tk._("Resource not found")) from None
 
 
+def _logged_in(context: dict[str, Any]) -> Any:
+    """The user of the request, or None for anonymous visitors."""
+    user = context.get("auth_user_obj")
+    if user is None or getattr(user, "is_anonymous", False) or not getattr(user, "id", None):
+        return None
+    return user
+
+
 def _client() -> str | None:
     try:
         address = tk.request.remote_addr or ""
@@ -140,7 +148,7 @@ def dataclic_extract(context: dict[str, Any], data_dict: dict[str, Any]) -> dict
     tk.check_access("dataclic_extract", context, data_dict)
     data = _validate(data_dict, schema.extract_schema(), context)
     resource = _resource(context, data["resource_id"])
-    user = context.get("auth_user_obj")
+    user = _logged_in(context)
     request = service.ExtractionRequest(
         resource=resource, perimeter=data["perimeter"], format=data["format"],
         mode=data.get("mode") or None, out_crs=data.get("out_crs") or None,
@@ -187,7 +195,7 @@ def dataclic_extract_list(context: dict[str, Any], data_dict: dict[str, Any]) ->
 
     tk.check_access("dataclic_extract_list", context, data_dict)
     data = _validate(data_dict, schema.extract_list_schema(), context)
-    user = context.get("auth_user_obj")
+    user = _logged_in(context)
     if data.get("resource_id"):
         _resource(context, data["resource_id"])
     mine = data["mine"] or (not data.get("resource_id") and not getattr(user, "sysadmin",
@@ -216,7 +224,7 @@ def dataclic_publish(context: dict[str, Any], data_dict: dict[str, Any]) -> dict
 
     tk.check_access("dataclic_publish", context, data_dict)
     data = _validate(data_dict, schema.publish_schema(), context)
-    if context.get("auth_user_obj") is None:
+    if _logged_in(context) is None:
         raise tk.NotAuthorized(tk._("Log in to publish an extract"))
     record = store.get_extraction(data["id"])
     if record is None:

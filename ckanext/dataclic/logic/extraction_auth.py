@@ -72,7 +72,7 @@ def dataclic_extract_show(context: dict[str, Any], data_dict: dict[str, Any]) ->
 
 @tk.auth_allow_anonymous_access
 def dataclic_extract_list(context: dict[str, Any], data_dict: dict[str, Any]) -> dict:
-    if tk.asbool(data_dict.get("mine")) and not context.get("auth_user_obj"):
+    if tk.asbool(data_dict.get("mine")) and not context.get("user"):
         return {"success": False, "msg": tk._("Log in to list your extractions")}
     return _readable(context, data_dict.get("resource_id"))
 
