@@ -10,77 +10,12 @@ import json
 import urllib.request
 from pathlib import Path
 
-import ckan.plugins.toolkit as tk
 import pytest
-import shapely.geometry
-from ckan.tests import factories
 from ckan.tests.helpers import call_action
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"   # git-ignored
 BORDEAUX_METROPOLE = "epci:243300316"
 TIMEOUT = 60
-
-
-def extraction_actions_missing() -> bool:
-    try:
-        tk.get_action("dataclic_extract")
-    except KeyError:
-        return True
-    return False
-
-
-def gironde_communes_geojson() -> bytes:
-    """Every commune of Gironde with its contour, keyed by INSEE code (real COG data)."""
-    from ckanext.dataclic.territories import Referential
-
-    referential = Referential.default()
-    features = []
-    for code in referential.resolve("departement:33").communes:
-        commune = referential.resolve(f"commune:{code}")
-        features.append({
-            "type": "Feature",
-            "properties": {"code_commune": code, "nom": commune.name},
-            "geometry": shapely.geometry.mapping(commune.geometry),
-        })
-    return json.dumps({"type": "FeatureCollection", "features": features}).encode()
-
-
-def detected_profile(resource_id: str) -> dict:
-    """Run the queued profile-detection jobs in this process until the profile is known."""
-    from ckan.lib import jobs
-
-    for _attempt in range(5):
-        shown = call_action("dataclic_profile_show", resource_id=resource_id)
-        if shown["status"] == "detected":
-            return shown
-        assert shown["status"] in ("pending", None), shown
-        queues = [q.name.split(":")[-1] for q in jobs.get_all_queues()] or ["default"]
-        jobs.Worker(queues).work(burst=True)
-    raise AssertionError(f"the profile was not detected: {shown}")
-
-
-@pytest.fixture()
-def demo_resource(with_plugins, create_with_upload, migrate_db_for, with_test_worker):
-    if extraction_actions_missing():
-        pytest.skip("the extraction actions (issue 5) are not there yet")
-    migrate_db_for("dataclic")
-    editor = factories.User(password="Extraire-33-Gironde")
-    organization = factories.Organization(
-        name="demo-gironde", title="Démo Gironde",
-        users=[{"name": editor["name"], "capacity": "editor"}],
-    )
-    dataset = factories.Dataset(
-        name="communes-gironde", title="Communes de Gironde", owner_org=organization["id"],
-        license_id="odc-odbl",
-    )
-    resource = create_with_upload(
-        gironde_communes_geojson(), "communes-gironde.geojson",
-        package_id=dataset["id"], name="Communes de Gironde", format="GeoJSON",
-    )
-    profile = detected_profile(resource["id"])
-    assert "geojson" in profile["formats"]
-    return {"dataset": dataset, "resource": resource, "editor": editor,
-            "organization": organization}
 
 
 def wait(driver, condition, message: str, timeout: float = TIMEOUT):

@@ -7,7 +7,7 @@
 ckan.module("dataclic-extract", function ($) {
   "use strict";
 
-  var SEARCH_DELAY_MS = 80;      // debounce: short enough to answer within 100 ms of a pause
+  var SEARCH_DELAY_MS = 50;      // debounce: leaves the server ~50 ms to answer within 100 ms
   var POLL_MS = 400;
   var SVG_W = 240, SVG_H = 160, SVG_PAD = 6;
 

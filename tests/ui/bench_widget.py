@@ -1,0 +1,99 @@
+"""Widget speed figures (a benchmark, not a test: run it explicitly, it prints its figures).
+
+    CKAN_SQLALCHEMY_URL=… CKAN_REDIS_URL=… .venv/bin/pytest tests/ui/bench_widget.py -s -q
+
+- resource page render time with and without the panel (median of 30 requests each);
+- autocomplete: time from the last keystroke to the suggestions on screen, in Chromium;
+- bytes of JavaScript and CSS the panel adds (as served: minified by webassets).
+"""
+from __future__ import annotations
+
+import gzip
+import statistics
+import time
+from pathlib import Path
+
+import ckan.lib.helpers as core_helpers
+import pytest
+
+ASSETS = Path(__file__).resolve().parents[2] / "ckanext" / "dataclic" / "assets"
+QUERIES = ["bordeaux met", "st emilion", "33063", "gironde", "merignac", "33700", "lyon", "paris 1"]
+MEASURE_JS = """
+const box = document.querySelector('input[role=combobox]');
+const list = document.getElementById(box.getAttribute('aria-controls'));
+const done = arguments[arguments.length - 1];
+box.value = '';
+box.dispatchEvent(new Event('input'));
+setTimeout(() => {
+  let last = 0;
+  const observer = new MutationObserver(() => {
+    if (list.querySelector('[role=option]') && !list.hidden) {
+      observer.disconnect();
+      done(performance.now() - last);
+    }
+  });
+  observer.observe(list, {childList: true, attributes: true});
+  // Type like a person: one character every 40 ms; the clock starts at the last one.
+  const text = arguments[0];
+  [...text].forEach((ch, i) => setTimeout(() => {
+    box.value = text.slice(0, i + 1);
+    last = performance.now();
+    box.dispatchEvent(new Event('input'));
+  }, 40 * i));
+}, 300);
+"""
+
+
+def _median_ms(app, url: str, n: int = 30) -> float:
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        app.get(url)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+@pytest.mark.usefixtures("clean_db", "with_plugins")
+def test_widget_figures(demo_resource, portal, browser, app, monkeypatch):
+    from webassets.filter.rjsmin.rjsmin import jsmin
+
+    js = jsmin((ASSETS / "dataclic-extract.js").read_text()).encode()
+    css = (ASSETS / "dataclic.css").read_bytes()
+    print(f"\npanel assets: JS {len(js)} B minified ({len(gzip.compress(js))} B gzip), "
+          f"CSS {len(css)} B ({len(gzip.compress(css))} B gzip), "
+          f"total {(len(js) + len(css)) / 1000:.1f} kB")
+
+    from ckanext.dataclic import helpers
+
+    for name, function in helpers.get_helpers().items():   # until plugin.py registers them
+        if name not in core_helpers.helper_functions:
+            monkeypatch.setitem(core_helpers.helper_functions, name, function)
+    dataset, resource = demo_resource["dataset"], demo_resource["resource"]
+    url = f"/dataset/{dataset['name']}/resource/{resource['id']}"
+    app.get(url)
+    for _ in range(2):   # alternate to spread machine noise over both
+        with_panel = _median_ms(app, url)
+        assert "dataclic-extract" in app.get(url).body
+        with monkeypatch.context() as without:
+            without.delitem(core_helpers.helper_functions, "dataclic_extraction_panel")
+            without_panel = _median_ms(app, url)
+            assert "dataclic-extract" not in app.get(url).body
+    print(f"resource page: {without_panel:.1f} ms without the panel, {with_panel:.1f} ms with it "
+          f"(+{100 * (with_panel / without_panel - 1):.0f} %)")
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{portal}{url}")
+    WebDriverWait(browser, 30).until(expected_conditions.visibility_of_element_located(
+        (By.CSS_SELECTOR, "input[role=combobox]")))
+    browser.set_script_timeout(10)
+    timings = []
+    for query in QUERIES * 3:
+        timings.append(browser.execute_async_script(MEASURE_JS, query))
+    timings.sort()
+    print(f"autocomplete, last keystroke to suggestions shown ({len(timings)} searches): "
+          f"median {statistics.median(timings):.0f} ms, "
+          f"p95 {timings[int(0.95 * (len(timings) - 1))]:.0f} ms, max {timings[-1]:.0f} ms "
+          f"(includes the 50 ms debounce)")
