@@ -319,7 +319,7 @@ def report_table(label: str, src: Path, cat: float, tools: list[Tool]) -> dict:
             continue
         ratio_best = f"{med / best:.2f}" if best else "–"
         print(f"| {t.name} | {med:.3f} | {t.rss_mib:.0f} | {ratio_best} | {med / cat:.1f} | "
-              f"{t.rows} | {t.checksum} | {'yes' if agrees else 'NO'} |")
+              f"{t.rows} | {t.checksum} | {'yes' if agrees else 'NO ' + t.error} |")
         rows.append({"tool": t.name, "median_s": round(med, 4), "times": t.times,
                      "peak_rss_mib": round(t.rss_mib, 1), "rows": t.rows,
                      "checksum": t.checksum, "agrees_with_engine": agrees,
