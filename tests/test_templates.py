@@ -318,3 +318,27 @@ class TestProvenance:
     def test_other_datasets_have_no_provenance_box(self, app):
         dataset = factories.Dataset(owner_org=factories.Organization()["id"])
         assert "dataclic-provenance" not in app.get(f"/dataset/{dataset['name']}").body
+
+
+@pytest.mark.usefixtures("clean_db", "with_plugins", "dataclic_helpers", "territory_tables")
+class TestHomeTerritory:
+    @pytest.mark.ckan_config("ckanext.dataclic.default_perimeter", "epci:243300316")
+    def test_home_page_links_to_the_extracts_published_for_the_territory(self, app):
+        organization = factories.Organization()
+        factories.Dataset(
+            title="Arbres — Bordeaux Métropole", owner_org=organization["id"],
+            extras=[{"key": "dataclic_perimeter", "value": "epci:243300316"}],
+        )
+        factories.Dataset(
+            title="Arbres — Gironde", owner_org=organization["id"],
+            extras=[{"key": "dataclic_perimeter", "value": "departement:33"}],
+        )
+        home = app.get("/fr/").body
+        assert "Données pour Bordeaux Métropole" in home
+        (link,) = [a for a in parse(home).find("a") if "dataclic_perimeter" in a.get("href", "")]
+        listing = app.get(link["href"]).body
+        assert "Arbres — Bordeaux Métropole" in listing
+        assert "Arbres — Gironde" not in listing
+
+    def test_no_link_without_a_home_territory(self, app):
+        assert "dataclic-home-territory" not in app.get("/").body

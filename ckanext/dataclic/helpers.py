@@ -130,6 +130,19 @@ def default_perimeter() -> dict[str, str] | None:
     }
 
 
+def home_territory_link() -> dict[str, str] | None:
+    """"Data for <home territory>": a dataset search for the extracts published for it."""
+    home = default_perimeter()
+    if home is None:
+        return None
+    query = f'extras_dataclic_perimeter:"{home["id"]}"'
+    return {
+        "label": tk._("Data for {name}").format(name=home["name"]),
+        "url": tk.h.url_for("dataset.search", q=query),
+        "name": home["name"],
+    }
+
+
 def publish_organizations() -> list[dict[str, str]]:
     """Organisations where the current user may create datasets (empty for anonymous users)."""
     if not tk.current_user or not tk.current_user.is_authenticated:
@@ -226,6 +239,7 @@ def get_helpers() -> dict[str, Callable[..., Any]]:
     return {
         "dataclic_extraction_panel": extraction_panel,
         "dataclic_default_perimeter": default_perimeter,
+        "dataclic_home_territory_link": home_territory_link,
         "dataclic_publish_organizations": publish_organizations,
         "dataclic_panel_strings": panel_strings,
         "dataclic_provenance": provenance,
