@@ -56,9 +56,9 @@ class TestTerritorySearch:
         assert body["result"]["results"][0]["name"] == "Saint-Émilion"
 
     def test_french_kind_label(self, app):
-        body = api(app, "dataclic_territory_search", q="bordeaux", kinds="commune", limit=1,
-                   lang="fr")
-        assert body["result"]["results"][0]["kind_label"] in ("Commune",)
+        response = app.get("/fr/api/3/action/dataclic_territory_search",
+                            query_string={"q": "bordeaux met"})
+        assert response.json["result"]["results"][0]["kind_label"] == "Intercommunalité (EPCI)"
 
     @pytest.mark.parametrize(
         ("params", "field"),
