@@ -45,8 +45,8 @@ def check_package(package_id: str) -> None:
     for resource in package.get("resources", []):
         current = store.get_profile(resource["id"])
         version = service.content_version(resource)
-        if current is None or current["content_version"] != version \
-                or current["status"] == "pending":
+        # A pending record of this version has its own detection job (resource hooks).
+        if current is None or current["content_version"] != version:
             detect_profile(resource["id"])
 
 

@@ -167,7 +167,7 @@ def source_file(resource: dict[str, Any], *, max_bytes: int | None = None) -> Pa
             raise SourceError("The uploaded file of this resource is missing from the storage")
         if path.stat().st_size > cap:
             raise SourceError(f"The file is over the {cap} byte limit of extractions")
-        return path
+        return _with_extension(path, conf.storage / "sources" / resource["id"])
     url = (resource.get("url") or "").strip()
     if not url:
         raise SourceError("This resource has neither an uploaded file nor a URL")
@@ -205,6 +205,28 @@ def source_file(resource: dict[str, Any], *, max_bytes: int | None = None) -> Pa
         if old != target:
             old.unlink(missing_ok=True)
     return target
+
+
+MAGIC_EXTENSIONS = ((b"SQLite format 3\x00", ".gpkg"), (b"PK\x03\x04", ".zip"),
+                    (b"fgb\x03", ".fgb"), (b"PAR1", ".parquet"))
+
+
+def _with_extension(path: Path, folder: Path) -> Path:
+    """CKAN stores uploads without an extension; GDAL wants one for some formats. Give it a
+    symbolic link named after the content."""
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    suffix = next((ext for magic, ext in MAGIC_EXTENSIONS if head.startswith(magic)), None)
+    if suffix is None:
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / f"upload{suffix}"
+    if link.is_symlink() and os.readlink(link) == str(path):
+        return link
+    temporary = folder / f".{secrets.token_hex(6)}{suffix}"
+    os.symlink(path, temporary)
+    os.replace(temporary, link)
+    return link
 
 
 # -- profiles ---------------------------------------------------------------------------------
