@@ -11,8 +11,8 @@ import pytest
 from .fixture_server import FixtureServer
 
 HARVEST_PLUGINS = (
-    "dataclic_pgsearch dataclic harvest dataclic_udata dataclic_ods dataclic_hubeau "
-    "dataclic_georisques dataclic_wfs dataclic_datafair"
+    "dataclic_pgsearch dataclic dataclic_udata dataclic_ods dataclic_hubeau "
+    "dataclic_georisques dataclic_wfs dataclic_datafair harvest"
 )
 
 harvest_marks = [

@@ -118,3 +118,22 @@ def test_catalogue_config_override_keeps_other_keys(name):
     merged = entry.config_with({"max_retries": 1})
     assert merged["max_retries"] == 1
     assert {k: v for k, v in merged.items() if k != "max_retries"} == entry.config
+
+
+def test_new_source_page_offers_the_curated_sources(app):
+    from ckan.tests import factories
+
+    sysadmin = factories.SysadminWithToken()
+    headers = {"Authorization": sysadmin["token"]}
+    page = app.get("/harvest/new", headers=headers)
+    assert page.status_code == 200
+    body = page.get_data(as_text=True)
+    assert "Curated green sources" in body
+    entry = next(e for e in load_catalogue() if e.name == "hubeau-piezometrie-stations")
+    assert entry.title in body
+    prefilled = app.get("/harvest/new", headers=headers, query_string={
+        "url": entry.url, "source_type": entry.harvester, "name": entry.name,
+        "config": json.dumps(entry.config)})
+    text = prefilled.get_data(as_text=True)
+    assert 'value="https://hubeau.eaufrance.fr/api"' in text
+    assert "v1/niveaux_nappes/stations" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -235,7 +236,7 @@ def test_local_copy_stores_files_with_a_cap_and_detects_profiles(server, org, cf
     assert small["url_type"] == "upload"
     assert small["dataclic_remote_file_url"].endswith("/files/stations.csv")
     path = uploader.get_resource_uploader(small).get_path(small["id"])
-    assert open(path, "rb").read() == csv_body
+    assert Path(path).read_bytes() == csv_body
     assert json.loads(small["dataclic_profile"])["code_column"] == "code_insee"
 
     assert big["url"].endswith("/files/big.csv") and not big.get("url_type")

@@ -277,6 +277,8 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
 
     p.implements(IHarvester)
     p.implements(p.IPackageController, inherit=True)
+    p.implements(p.IConfigurer, inherit=True)
+    p.implements(p.ITemplateHelpers, inherit=True)
 
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
@@ -307,6 +309,13 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
 
     def check_config(self, config: dict[str, Any]) -> None:
         """Cross-key checks of one harvester (keys and types are checked already)."""
+
+    # -- IConfigurer, ITemplateHelpers: the curated catalogue on the new-source page ----------
+    def update_config(self, config_: Any) -> None:
+        tk.add_template_directory(config_, "templates")
+
+    def get_helpers(self) -> dict[str, Callable[..., Any]]:
+        return {"dataclic_green_sources": green_sources_for_form}
 
     # -- IPackageController ----------------------------------------------------------------
     def before_dataset_index(self, pkg_dict: dict[str, Any]) -> dict[str, Any]:
@@ -653,6 +662,23 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
             "extras": [{"key": k, "value": v} for k, v in sorted(extras.items()) if v],
             "resources": resources,
         }
+
+
+def green_sources_for_form() -> list[dict[str, Any]]:
+    """Curated sources whose harvester is enabled, each with a link to a pre-filled form."""
+    from .catalogue import load_catalogue
+
+    entries = []
+    for entry in load_catalogue():
+        if not p.plugin_loaded(entry.harvester):
+            continue
+        link = tk.h.url_for(
+            "harvest.new", url=entry.url, source_type=entry.harvester, title=entry.title,
+            name=entry.name, notes=f"{entry.producer} ({entry.theme})",
+            config=json.dumps(entry.config, ensure_ascii=False),
+        )
+        entries.append({**entry.__dict__, "new_url": link})
+    return entries
 
 
 def declare_harvest_options(declaration: Any, key: Any) -> None:
