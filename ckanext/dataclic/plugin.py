@@ -10,7 +10,7 @@ import ckan.plugins.toolkit as tk
 import click
 from ckan.lib.plugins import DefaultTranslation
 
-from ckanext.dataclic import cli, views
+from ckanext.dataclic import cli, helpers, views
 from ckanext.dataclic.extraction import hooks
 from ckanext.dataclic.extraction.commands import register as register_extraction_commands
 from ckanext.dataclic.logic import action, auth, extraction_action, extraction_auth
@@ -24,6 +24,7 @@ class DataclicPlugin(p.SingletonPlugin, DefaultTranslation):
     p.implements(p.IClick)
     p.implements(p.ITranslation)
     p.implements(p.IBlueprint)
+    p.implements(p.ITemplateHelpers)
     p.implements(p.IResourceController, inherit=True)
     p.implements(p.IPackageController, inherit=True)
 
@@ -48,6 +49,10 @@ class DataclicPlugin(p.SingletonPlugin, DefaultTranslation):
             if isinstance(group, click.Group) and group.name == "dataclic":
                 register_extraction_commands(group)
         return commands
+
+    # ITemplateHelpers: the extraction widget's helpers
+    def get_helpers(self):
+        return helpers.get_helpers()
 
     # IBlueprint
     def get_blueprint(self):
