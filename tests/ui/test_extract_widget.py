@@ -107,6 +107,33 @@ def test_extract_and_publish_in_a_real_browser(demo_resource, portal, browser):
     extractions = call_action("dataclic_extract_list", resource_id=resource["id"])
     assert len(extractions) == 1, "a double click started two extractions"
 
+    # The file breaks behind the portal's back: the failure is explained, Try again re-runs
+    # the same request, and works once the file is back.
+    from ckan.lib.uploader import get_resource_uploader
+
+    stored = Path(get_resource_uploader(resource).get_path(resource["id"]))
+    original = stored.read_bytes()
+    stored.write_bytes(b'{"type": "FeatureCollection", "features": [{"type": "Feat')
+    try:
+        browser.get(page)
+        panel = wait(browser, visible(browser, "section.dataclic-extract"), "no panel")
+        box = panel.find_element(By.CSS_SELECTOR, "input[role=combobox]")
+        box.send_keys("bordeaux met")
+        wait(browser, visible(browser, ".dataclic-listbox [role=option]"), "no suggestion")
+        box.send_keys(Keys.ARROW_DOWN, Keys.ENTER)
+        Select(panel.find_element(By.CSS_SELECTOR, "select.dataclic-format")) \
+            .select_by_value("csv")
+        panel.find_element(By.CSS_SELECTOR, "button.dataclic-download").click()
+        error = wait(browser, visible(browser, ".dataclic-error"), "a broken file did not fail")
+        assert error.find_element(By.CSS_SELECTOR, ".dataclic-error-message").text.strip()
+        retry = error.find_element(By.CSS_SELECTOR, "button.dataclic-retry")
+        assert retry.is_displayed()
+    finally:
+        stored.write_bytes(original)
+    retry.click()
+    wait(browser, visible(browser, "a.dataclic-download-link"), "Try again did not recover")
+    assert not browser.find_element(By.CSS_SELECTOR, ".dataclic-error").is_displayed()
+
     # An editor logs in, extracts again (from the cache) and publishes to the organisation.
     browser.get(f"{portal}/fr/user/login")
     browser.find_element(By.ID, "field-login").send_keys(demo_resource["editor"]["name"])
