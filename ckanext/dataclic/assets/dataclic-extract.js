@@ -160,7 +160,7 @@ ckan.module("dataclic-extract", function ($) {
         $("<span>", { "class": "dataclic-option-detail text-body-secondary" }).text(" " + detail)
           .appendTo($option);
         $("<span>", { "class": "badge dataclic-kind dataclic-kind-" + item.kind })
-          .text(self.t("kind_" + item.kind) || item.kind_label).appendTo($option);
+          .text(self.strings["kind_" + item.kind] || item.kind_label).appendTo($option);
         $option.appendTo(self.$listbox);
       });
       this._openList();
