@@ -5,7 +5,6 @@ import json
 import re
 from html.parser import HTMLParser
 
-import ckan.lib.helpers as core_helpers
 import ckan.plugins.toolkit as tk
 import pytest
 from ckan import model
@@ -75,15 +74,6 @@ def parse(html: str) -> Elements:
 
 
 @pytest.fixture()
-def dataclic_helpers(app, monkeypatch):
-    """The widget's helpers, whether or not plugin.py registers them yet."""
-    for name, function in helpers.get_helpers().items():
-        if name not in core_helpers.helper_functions:
-            monkeypatch.setitem(core_helpers.helper_functions, name, function)
-    return app
-
-
-@pytest.fixture()
 def territory_tables(migrate_db_for):
     migrate_db_for("dataclic")
 
@@ -99,7 +89,7 @@ def render_panel(app, user=None, lang="en", panel=None, resource_id="0123456789a
         )
 
 
-@pytest.mark.usefixtures("clean_db", "with_plugins", "dataclic_helpers", "territory_tables")
+@pytest.mark.usefixtures("clean_db", "with_plugins", "territory_tables")
 class TestExtractPanel:
     def test_every_control_has_a_label(self, app):
         page = parse(render_panel(app))
@@ -194,7 +184,7 @@ class TestExtractPanel:
         assert box["value"] == "" and box["data-perimeter"] == ""
 
 
-@pytest.mark.usefixtures("clean_db", "with_plugins", "dataclic_helpers")
+@pytest.mark.usefixtures("clean_db", "with_plugins")
 class TestResourcePage:
     def test_a_resource_without_profile_shows_no_panel(self, app):
         dataset = factories.Dataset(owner_org=factories.Organization()["id"])
@@ -207,10 +197,6 @@ class TestResourcePage:
     @pytest.mark.usefixtures("with_test_worker")
     def test_a_table_keyed_by_commune_code_gets_the_panel(self, app, create_with_upload,
                                                           migrate_db_for):
-        try:
-            tk.get_action("dataclic_profile_show")
-        except KeyError:
-            pytest.skip("the extraction actions (issue 5) are not there yet")
         from ckan.lib import jobs
 
         migrate_db_for("dataclic")
@@ -236,7 +222,7 @@ class TestResourcePage:
             assert helpers.extraction_panel("") is None
 
 
-@pytest.mark.usefixtures("clean_db", "with_plugins", "dataclic_helpers")
+@pytest.mark.usefixtures("clean_db", "with_plugins")
 class TestProvenance:
     def published(self, source, **extras):
         """A dataset as dataclic_publish leaves it when it creates one (dataset extras)."""
@@ -320,7 +306,7 @@ class TestProvenance:
         assert "dataclic-provenance" not in app.get(f"/dataset/{dataset['name']}").body
 
 
-@pytest.mark.usefixtures("clean_db", "with_plugins", "dataclic_helpers", "territory_tables")
+@pytest.mark.usefixtures("clean_db", "with_plugins", "territory_tables")
 class TestHomeTerritory:
     @pytest.mark.ckan_config("ckanext.dataclic.default_perimeter", "epci:243300316")
     def test_home_page_links_to_the_extracts_published_for_the_territory(self, app):

@@ -63,11 +63,6 @@ def test_widget_figures(demo_resource, portal, browser, app, monkeypatch):
           f"CSS {len(css)} B ({len(gzip.compress(css))} B gzip), "
           f"total {(len(js) + len(css)) / 1000:.1f} kB")
 
-    from ckanext.dataclic import helpers
-
-    for name, function in helpers.get_helpers().items():   # until plugin.py registers them
-        if name not in core_helpers.helper_functions:
-            monkeypatch.setitem(core_helpers.helper_functions, name, function)
     dataset, resource = demo_resource["dataset"], demo_resource["resource"]
     url = f"/dataset/{dataset['name']}/resource/{resource['id']}"
     app.get(url)

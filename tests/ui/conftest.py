@@ -8,7 +8,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import ckan.plugins.toolkit as tk
 import pytest
 import shapely.geometry
 from ckan.tests import factories
@@ -24,19 +23,8 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _register_widget_helpers(monkeypatch) -> None:
-    """The widget's template helpers, whether or not plugin.py registers them yet."""
-    import ckan.lib.helpers as core_helpers
-
-    from ckanext.dataclic import helpers
-
-    for name, function in helpers.get_helpers().items():
-        if name not in core_helpers.helper_functions:
-            monkeypatch.setitem(core_helpers.helper_functions, name, function)
-
-
 @pytest.fixture()
-def portal(ckan_config, make_app, monkeypatch) -> Iterator[str]:
+def portal(ckan_config, make_app) -> Iterator[str]:
     """The CKAN app served over HTTP by a threaded server; yields its base URL."""
     from werkzeug.serving import make_server
 
@@ -45,7 +33,6 @@ def portal(ckan_config, make_app, monkeypatch) -> Iterator[str]:
     # The page tells the JavaScript where the API is from ckan.site_url.
     ckan_config["ckan.site_url"] = url
     test_app = make_app()
-    _register_widget_helpers(monkeypatch)
     server = make_server("127.0.0.1", port, test_app.app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="portal", daemon=True)
     thread.start()
@@ -84,14 +71,6 @@ def browser():
         driver.quit()
 
 
-def extraction_actions_missing() -> bool:
-    try:
-        tk.get_action("dataclic_extract")
-    except KeyError:
-        return True
-    return False
-
-
 def gironde_communes_geojson() -> bytes:
     """Every commune of Gironde with its contour, keyed by INSEE code (real COG data)."""
     from ckanext.dataclic.territories import Referential
@@ -124,8 +103,6 @@ def detected_profile(resource_id: str) -> dict:
 
 @pytest.fixture()
 def demo_resource(with_plugins, create_with_upload, migrate_db_for, with_test_worker):
-    if extraction_actions_missing():
-        pytest.skip("the extraction actions (issue 5) are not there yet")
     migrate_db_for("dataclic")
     editor = factories.User(password="Extraire-33-Gironde")
     organization = factories.Organization(
