@@ -265,6 +265,8 @@ class TestProvenance:
         for text in ("Communes de France", "Bordeaux Métropole", "epci:243300316", "COG 2026",
                      "Filter by commune code", "succeeded"):
             assert text in html
+        # Not repeated as raw keys in "Additional Info".
+        assert "dataclic_cog_vintage" not in html and "dataclic_perimeter_name" not in html
 
     def test_a_failed_refresh_says_why(self, app):
         extract = self.published(

@@ -235,6 +235,13 @@ def provenance(pkg_dict: dict[str, Any]) -> list[dict[str, Any]]:
     return origins
 
 
+def provenance_keys() -> list[str]:
+    """Extras the provenance box shows, so the "Additional Info" table need not repeat them
+    (plus the portal's own ``package_hide_extras``)."""
+    hidden = tk.config.get("package_hide_extras") or []
+    return [*PROVENANCE_KEYS, *REFRESH_KEYS, "dataclic_extraction_id", *hidden]
+
+
 def get_helpers() -> dict[str, Callable[..., Any]]:
     return {
         "dataclic_extraction_panel": extraction_panel,
@@ -243,4 +250,5 @@ def get_helpers() -> dict[str, Callable[..., Any]]:
         "dataclic_publish_organizations": publish_organizations,
         "dataclic_panel_strings": panel_strings,
         "dataclic_provenance": provenance,
+        "dataclic_provenance_keys": provenance_keys,
     }

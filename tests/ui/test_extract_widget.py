@@ -150,6 +150,8 @@ def test_extract_and_publish_in_a_real_browser(demo_resource, portal, browser):
     published.click()
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "section.dataclic-provenance"),
          "the published dataset shows no provenance")
+    assert "/fr/dataset/" in browser.current_url, "the dataset link lost the page's language"
+    assert "Extraire pour un territoire" in browser.page_source
     assert "Bordeaux Métropole" in browser.page_source
     assert "Communes de Gironde" in browser.page_source
     browser.save_screenshot(str(ARTIFACTS / "published-dataset-fr.png"))

@@ -534,7 +534,7 @@ ckan.module("dataclic-extract", function ($) {
         self.publishing = false;
         $button.prop("disabled", false);
         $out.empty();
-        var $a = $("<a>", { href: published.url, "class": "dataclic-published-link" })
+        var $a = $("<a>", { href: self._localised(published.url), "class": "dataclic-published-link" })
           .text(published.package_name);
         $out.append(document.createTextNode(self.t("published", { title: "" })), $a);
         self._announce(self.t("published", { title: published.package_name }));
@@ -544,6 +544,17 @@ ckan.module("dataclic-extract", function ($) {
         $out.empty();
         self._showError(self.describeError(failure), true);
       });
+    },
+
+    /* A portal URL in the page's language (the API answers language-neutral URLs). */
+    _localised: function (url) {
+      var site = String(ckan.SITE_ROOT || "").replace(/\/$/, "");
+      var local = String(ckan.LOCALE_ROOT || "").replace(/\/$/, "");
+      if (site && local && local !== site && url.indexOf(site + "/") === 0 &&
+          url.indexOf(local + "/") !== 0) {
+        return local + url.slice(site.length);
+      }
+      return url;
     },
 
     teardown: function () {
