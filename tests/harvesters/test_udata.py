@@ -204,6 +204,8 @@ def test_name_collision_and_overlapping_sources(server, org, cfg):
     ({"tag": "air", "max_pages": "10"}, "https://www.data.gouv.fr", "max_pages"),
     ({"tag": "air", "delete_mode": "purge"}, "https://www.data.gouv.fr", "delete_mode"),
     ("{not json", "https://www.data.gouv.fr", "not valid JSON"),
+    ({"tag": "air"}, "ftp://www.data.gouv.fr", "must be an http:// or https:// URL"),
+    ({"tag": "air"}, "file:///etc/passwd", "must be an http:// or https:// URL"),
 ])
 def test_bad_source_config_is_refused_on_save(org, config, url, named):
     from ckan.plugins import toolkit

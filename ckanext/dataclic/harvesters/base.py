@@ -279,6 +279,7 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
     p.implements(p.IPackageController, inherit=True)
     p.implements(p.IConfigurer, inherit=True)
     p.implements(p.ITemplateHelpers, inherit=True)
+    p.implements(p.IActions, inherit=True)
 
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
@@ -316,6 +317,11 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
 
     def get_helpers(self) -> dict[str, Callable[..., Any]]:
         return {"dataclic_green_sources": green_sources_for_form}
+
+    # -- IActions: refuse a non-http(s) source URL when the source is saved -------------------
+    def get_actions(self) -> dict[str, Callable[..., Any]]:
+        return {"package_create": _source_url_checked_create,
+                "package_update": _source_url_checked_update}
 
     # -- IPackageController ----------------------------------------------------------------
     def before_dataset_index(self, pkg_dict: dict[str, Any]) -> dict[str, Any]:
@@ -662,6 +668,31 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
             "extras": [{"key": k, "value": v} for k, v in sorted(extras.items()) if v],
             "resources": resources,
         }
+
+
+def _refuse_bad_source_url(data_dict: dict[str, Any]) -> None:
+    if data_dict.get("type") != "harvest":
+        return
+    if not str(data_dict.get("source_type") or "").startswith("dataclic_"):
+        return
+    try:
+        check_source_url(str(data_dict.get("url") or ""))
+    except SourceConfigError:
+        raise tk.ValidationError({"url": [tk._(
+            "The source URL must be an http:// or https:// URL"
+        )]}) from None
+
+
+@tk.chained_action
+def _source_url_checked_create(original: Callable[..., Any], context: Any, data_dict: Any) -> Any:
+    _refuse_bad_source_url(data_dict)
+    return original(context, data_dict)
+
+
+@tk.chained_action
+def _source_url_checked_update(original: Callable[..., Any], context: Any, data_dict: Any) -> Any:
+    _refuse_bad_source_url(data_dict)
+    return original(context, data_dict)
 
 
 def green_sources_for_form() -> list[dict[str, Any]]:
