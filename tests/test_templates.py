@@ -303,6 +303,17 @@ class TestProvenance:
         assert "Communes de France" in html
         assert f'href="/dataset/{source["name"]}"' not in html
 
+    def test_organisation_page_lists_the_extract_with_its_source(self, app):
+        source = self.source()
+        extract = self.published(source, dataclic_refresh_status="failed")
+        organization = tk.get_action("organization_show")(
+            {"ignore_auth": True}, {"id": extract["owner_org"]})
+        html = app.get(f"/fr/organization/{organization['name']}").body
+        assert "Extrait de" in html and "pour Bordeaux Métropole (COG 2026)" in html
+        summary = html.split("dataclic-extract-summary", 1)[1].split("</p>", 1)[0]
+        assert f'href="/fr/dataset/{source["name"]}"' in summary
+        assert "dernière mise à jour en échec" in summary
+
     def test_other_datasets_have_no_provenance_box(self, app):
         dataset = factories.Dataset(owner_org=factories.Organization()["id"])
         assert "dataclic-provenance" not in app.get(f"/dataset/{dataset['name']}").body

@@ -235,6 +235,26 @@ def provenance(pkg_dict: dict[str, Any]) -> list[dict[str, Any]]:
     return origins
 
 
+def extract_summary(pkg_dict: dict[str, Any]) -> dict[str, Any] | None:
+    """One line of provenance for dataset lists (search, organisation pages): extras only,
+    no extra query per listed dataset."""
+    extras = {
+        e.get("key"): e.get("value")
+        for e in (pkg_dict or {}).get("extras") or [] if isinstance(e, dict)
+    }
+    if not (extras.get("dataclic_perimeter") and extras.get("dataclic_source_package")):
+        return None
+    status = extras.get("dataclic_refresh_status") or ""
+    return {
+        "source_name": extras["dataclic_source_package"],
+        "source_title": extras.get("dataclic_source_package_title")
+        or extras["dataclic_source_package"],
+        "territory": extras.get("dataclic_perimeter_name") or extras["dataclic_perimeter"],
+        "vintage": extras.get("dataclic_cog_vintage") or "",
+        "refresh_failed": status == "failed",
+    }
+
+
 def provenance_keys() -> list[str]:
     """Extras the provenance box shows, so the "Additional Info" table need not repeat them
     (plus the portal's own ``package_hide_extras``)."""
@@ -251,4 +271,5 @@ def get_helpers() -> dict[str, Callable[..., Any]]:
         "dataclic_panel_strings": panel_strings,
         "dataclic_provenance": provenance,
         "dataclic_provenance_keys": provenance_keys,
+        "dataclic_extract_summary": extract_summary,
     }
