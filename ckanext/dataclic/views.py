@@ -32,6 +32,11 @@ def download(id: str) -> Response:
     if record["status"] != "done" or not record["path"] or not path.is_file():
         return _error(404, tk._("This extraction has no result to download (status: "
                                 "{status}); run it again").format(status=record["status"]))
+    # Give the database connection back before writing and streaming: a slow client must
+    # not hold one.
+    from ckan import model
+
+    model.Session.remove()
     store.update_extraction(id, last_access=store.now())
     response = send_file(path, mimetype=service.CONTENT_TYPES[record["format"]],
                          as_attachment=True, download_name=record["filename"],

@@ -132,7 +132,27 @@ def refresh(refresh_all: bool, datasets: tuple[str, ...], background: bool) -> N
         raise click.ClickException(tk._("{count} refresh(es) failed").format(count=failed))
 
 
+@click.command("worker")
+@click.argument("queues", nargs=-1)
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty")
+def worker(queues: tuple[str, ...], burst: bool) -> None:
+    """A warm background worker: like `ckan jobs worker`, but runs each job in its own
+    process without forking and reloading CKAN, so a job starts within milliseconds.
+
+    Jobs share this process: use it for dataclic's jobs, and `ckan jobs worker` where other
+    extensions' jobs need process isolation. Several may run on several machines.
+    """
+    from ckan.lib import jobs as ckan_jobs
+    from rq.worker import SimpleWorker
+
+    class WarmWorker(ckan_jobs.Worker):
+        def execute_job(self, job, queue):  # type: ignore[override]
+            return SimpleWorker.execute_job(self, job, queue)  # type: ignore[arg-type]
+
+    WarmWorker(list(queues) or None).work(burst=burst)
+
+
 def register(group: click.Group) -> None:
-    for command in (extract, jobs, purge, refresh):
+    for command in (extract, jobs, purge, refresh, worker):
         if command.name not in group.commands:
             group.add_command(command)

@@ -90,16 +90,21 @@ def engine() -> sa.engine.Engine:
     return model.meta.engine  # type: ignore[return-value]
 
 
+def _read(statement: Any) -> Any:
+    """Reads go through CKAN's session: a web request then uses one pooled connection, not
+    two (with many concurrent requests, two per request can exhaust the pool)."""
+    from ckan import model
+
+    return model.Session.execute(statement)
+
+
 def _row(row: Any) -> dict[str, Any] | None:
     return dict(row._mapping) if row is not None else None
 
 
 # -- profiles ---------------------------------------------------------------------------------
 def get_profile(resource_id: str) -> dict[str, Any] | None:
-    with engine().connect() as conn:
-        row = conn.execute(
-            profile_table.select().where(profile_table.c.resource_id == resource_id)
-        ).first()
+    row = _read(profile_table.select().where(profile_table.c.resource_id == resource_id)).first()
     record = _row(row)
     if record is not None:
         record["profile"] = json.loads(record["profile"]) if record["profile"] else None
@@ -156,21 +161,17 @@ def insert_extraction(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def find_by_cache_key(cache_key: str) -> dict[str, Any] | None:
-    with engine().connect() as conn:
-        row = conn.execute(
-            extraction_table.select()
-            .where(extraction_table.c.cache_key == cache_key)
-            .where(extraction_table.c.status != "failed")
-            .order_by(extraction_table.c.created.desc())
-        ).first()
+    row = _read(
+        extraction_table.select()
+        .where(extraction_table.c.cache_key == cache_key)
+        .where(extraction_table.c.status != "failed")
+        .order_by(extraction_table.c.created.desc())
+    ).first()
     return _row(row)
 
 
 def get_extraction(extraction_id: str) -> dict[str, Any] | None:
-    with engine().connect() as conn:
-        row = conn.execute(
-            extraction_table.select().where(extraction_table.c.id == extraction_id)
-        ).first()
+    row = _read(extraction_table.select().where(extraction_table.c.id == extraction_id)).first()
     return _row(row)
 
 
@@ -194,8 +195,7 @@ def list_extractions(*, resource_id: str | None = None, user_id: str | None = No
         statement = statement.where(extraction_table.c.user_id == user_id)
     if statuses:
         statement = statement.where(extraction_table.c.status.in_(statuses))
-    with engine().connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(statement.limit(limit))]
+    return [dict(r._mapping) for r in _read(statement.limit(limit))]
 
 
 def count_active_for_client(client: str) -> int:
