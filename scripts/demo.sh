@@ -16,13 +16,16 @@ RUN="${DATACLIC_DEMO_DIR:-$ROOT/.run/demo}"
 INI="$RUN/ckan.ini"
 PORT=${DATACLIC_DEMO_PORT:-5000}
 CKAN="$ROOT/.venv/bin/ckan"
+HARVESTERS="dataclic_udata dataclic_ods dataclic_hubeau dataclic_georisques dataclic_wfs dataclic_datafair"
+# Background processes: web server, RQ worker (extractions), harvest gather and fetch consumers.
+PROCESSES="web worker gather fetch"
 say() { printf 'demo: %s\n' "$*" >&2; }
 die() { printf 'demo: ERROR: %s\n' "$*" >&2; exit 1; }
 
 running() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
 
 stop() {
-    for name in web worker; do
+    for name in $PROCESSES; do
         if running "$name"; then
             local pid; pid=$(cat "$RUN/$name.pid")
             kill "$pid"
@@ -36,7 +39,7 @@ stop() {
 }
 
 status() {
-    for name in web worker; do
+    for name in $PROCESSES; do
         if running "$name"; then say "$name running (pid $(cat "$RUN/$name.pid"))"; else say "$name not running"; fi
     done
 }
@@ -55,11 +58,12 @@ configure() {
     # Re-applied on every start so the URLs follow the services actually in use.
     "$CKAN" config-tool "$INI" \
         "sqlalchemy.url=$DATACLIC_PG_URL/$db" \
-        "ckan.redis.url=$DATACLIC_REDIS_URL/0" \
+        "ckan.redis.url=$DATACLIC_REDIS_URL/0?socket_timeout=86400" \
         "ckan.site_url=http://127.0.0.1:$PORT" \
         "ckan.site_title=Dataclic (demo)" \
         "ckan.storage_path=$RUN/storage" \
-        "ckan.plugins=dataclic_pgsearch dataclic activity" \
+        "ckan.plugins=dataclic_pgsearch dataclic $HARVESTERS harvest activity" \
+        "ckan.harvest.mq.type=redis" \
         "ckan.locales_offered=fr en" \
         "ckan.locale_default=fr" \
         "solr_url=http://127.0.0.1:8983/solr/not-used-with-dataclic-pgsearch" >/dev/null
@@ -68,7 +72,8 @@ configure() {
 initialise() {
     say "initialising the database"
     "$CKAN" -c "$INI" db init >/dev/null 2>&1 || "$CKAN" -c "$INI" db init
-    "$CKAN" -c "$INI" db upgrade -p dataclic >/dev/null 2>&1 || true
+    "$CKAN" -c "$INI" db upgrade -p dataclic >/dev/null
+    "$CKAN" -c "$INI" db upgrade -p harvest >/dev/null
     local pw_file="$RUN/admin-password"
     if [ ! -f "$pw_file" ]; then
         "$ROOT/.venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(12))' > "$pw_file"
@@ -82,15 +87,23 @@ initialise() {
     "$CKAN" -c "$INI" search-index rebuild >/dev/null 2>&1 || "$CKAN" -c "$INI" search-index rebuild
 }
 
+start_background() {
+    # start_background NAME CKAN-ARGS...: run `ckan CKAN-ARGS` in the background once.
+    local name=$1; shift
+    if ! running "$name"; then
+        nohup "$CKAN" -c "$INI" "$@" > "$RUN/$name.log" 2>&1 &
+        echo $! > "$RUN/$name.pid"
+    fi
+}
+
 serve() {
     if ! running web; then
         nohup "$CKAN" -c "$INI" run -H 127.0.0.1 -p "$PORT" -r > "$RUN/web.log" 2>&1 &
         echo $! > "$RUN/web.pid"
     fi
-    if ! running worker; then
-        nohup "$CKAN" -c "$INI" jobs worker > "$RUN/worker.log" 2>&1 &
-        echo $! > "$RUN/worker.pid"
-    fi
+    start_background worker jobs worker
+    start_background gather harvester gather-consumer
+    start_background fetch harvester fetch-consumer
     for _ in $(seq 120); do
         if "$ROOT/.venv/bin/python" - "$PORT" <<'PY' 2>/dev/null
 import sys, urllib.request
@@ -99,7 +112,7 @@ PY
         then
             say "portal ready at http://127.0.0.1:$PORT"
             say "log in as: admin / $(cat "$RUN/admin-password")"
-            say "logs: $RUN/web.log, $RUN/worker.log; stop with: bash scripts/demo.sh stop"
+            say "logs in $RUN (web, worker, gather, fetch); stop with: bash scripts/demo.sh stop"
             return
         fi
         running web || die "the web server exited; see $RUN/web.log"

@@ -44,9 +44,12 @@ def test_demo_portal_serves_pages_and_stops():
         assert "log in as: admin / " in started.stderr
         base = f"http://127.0.0.1:{port}"
         for path in ("/", "/dataset", "/dataset/communes-de-france", "/organization/demo",
-                     "/api/3/action/status_show", "/dataset?q=communes"):
+                     "/api/3/action/status_show", "/dataset?q=communes", "/harvest"):
             assert status_of(base + path) == 200, path
-        pids = [int((run_dir / f"{name}.pid").read_text()) for name in ("web", "worker")]
+        pids = [int((run_dir / f"{name}.pid").read_text())
+                for name in ("web", "worker", "gather", "fetch")]
+        for pid in pids:
+            assert Path(f"/proc/{pid}").exists(), f"background process {pid} is not running"
     finally:
         stopped = subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True,
                                  text=True, timeout=120)
