@@ -102,6 +102,30 @@ def load(source: str, vintage: str | None, contour_source: str | None,
     click.echo(tk._("Loaded {vintage} (now active):").format(vintage=tables["vintage"]))
     for name, count in counts.items():
         click.echo(f"  {name}: {count}")
+    _refresh_publications()
+
+
+def _refresh_publications() -> None:
+    """A new vintage may move perimeters (EPCI membership changes on 1 January): refresh the
+    published extracts cut with another vintage, in the background."""
+    from redis.exceptions import RedisError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ckanext.dataclic.extraction import publication, service
+
+    try:
+        if not service.settings().auto_refresh:
+            return
+        stale = publication.stale_publications()
+        for item in stale:
+            publication.enqueue_refresh(item["resource_id"])
+    except (SQLAlchemyError, RedisError, service.SourceError) as error:
+        click.echo(tk._("Published extracts not refreshed: {error}").format(error=error),
+                   err=True)
+        return
+    if stale:
+        click.echo(tk._("{count} published extract(s) queued for refresh").format(
+            count=len(stale)))
 
 
 @territories.command("status")

@@ -229,3 +229,21 @@ def test_anonymous_caps(app, source, ckan_config, monkeypatch):
     # Logged-in users are not capped by the anonymous limits.
     user = factories.UserWithToken()
     assert extract(app, resource, perimeter="departement:40", user=user)["status"] == "done"
+
+
+def test_new_referential_vintage_queues_refreshes(app, editor, org, source):
+    from ckanext.dataclic.cli import _refresh_publications
+
+    _dataset, resource = source
+    record = extract(app, resource)
+    result = call(app, "dataclic_publish", user=editor, id=record["id"],
+                  owner_org=org["id"])["result"]
+    run_jobs()
+    # As if it had been cut with last year's referential.
+    store.update_publication(result["resource_id"], vintage="COG 2025")
+    _refresh_publications()
+    run_jobs()
+    item = store.get_publication(result["resource_id"])
+    assert item["vintage"] == "COG 2026"
+    assert item["refresh_status"] in ("ok", "unchanged")
+    assert item["last_refresh"] is not None

@@ -225,6 +225,9 @@ def refresh(resource_id: str, *, force: bool = False) -> str:
             message = record.get("error") or "The extraction did not finish"
         elif record["id"] == item["extraction_id"]:
             outcome = "unchanged"
+            store.update_publication(resource_id,
+                                     content_version=service.content_version(source),
+                                     vintage=record["vintage"])
         else:
             published = tk.get_action("resource_show")(dict(site), {"id": resource_id})
             source_package = tk.get_action("package_show")(dict(site),
