@@ -190,3 +190,36 @@ class TestPrivateResources:
         assert app.get(url, status=403)
         assert app.get(url, headers={"Authorization": outsider["token"]}, status=403)
         assert app.get(url, headers={"Authorization": editor["token"]}, status=200)
+
+
+def test_result_removed_by_hand_is_extracted_again(app, communes_resource):
+    import os
+
+    from ckanext.dataclic.model import extraction as store
+
+    run_jobs()
+    first = call(app, "dataclic_extract", resource_id=communes_resource["id"],
+                 perimeter="commune:33063", format="csv")["result"]
+    os.unlink(store.get_extraction(first["id"])["path"])
+    url = first["download_url"].replace("http://test.ckan.net", "")
+    assert app.get(url, status=404)
+    second = call(app, "dataclic_extract", resource_id=communes_resource["id"],
+                  perimeter="commune:33063", format="csv")["result"]
+    assert second["id"] != first["id"] and second["status"] == "done"
+    assert app.get(second["download_url"].replace("http://test.ckan.net", "")).status_code == 200
+
+
+def test_resource_without_profile_record_gets_one_enqueued(app, communes_resource, org):
+    from ckanext.dataclic.model import extraction as store
+
+    dataset = factories.Dataset(owner_org=org["id"])
+    remote = factories.Resource(package_id=dataset["id"], url="http://127.0.0.1:9/x.csv")
+    run_jobs()
+    with store.engine().begin() as conn:  # as if created before the plugin was installed
+        conn.exec_driver_sql("DELETE FROM dataclic_resource_profile")
+    body = call(app, "dataclic_extract", status=409, resource_id=remote["id"],
+                perimeter="commune:33063", format="csv")
+    assert "still being detected" in body["error"]["resource_id"][0]
+    run_jobs()
+    shown = call(app, "dataclic_profile_show", resource_id=remote["id"])["result"]
+    assert shown["status"] == "error" and "Cannot fetch" in shown["message"]

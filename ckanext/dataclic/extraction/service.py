@@ -579,12 +579,28 @@ def usable_profile(resource: dict[str, Any]) -> dict[str, Any]:
                 and size <= settings().sync_max_bytes:
             record = detect(resource, force=True)
         elif record is None or record["status"] == "pending":
+            _retry_lost_detection(resource, record, version)
             raise _invalid("resource_id", "The profile of this resource is still being "
                            "detected; try again in a moment")
     if record["status"] != "detected" or not record.get("profile"):
         raise _invalid("resource_id", "This resource cannot be extracted: {reason}",
                        reason=translate(record.get("message") or "no usable profile"))
     return record
+
+
+def _retry_lost_detection(resource: dict[str, Any], record: dict[str, Any] | None,
+                          version: str) -> None:
+    """A detection pending for longer than ``stale_after`` (its job was lost, Redis was
+    down): enqueue it again."""
+    cutoff = store.now() - datetime.timedelta(seconds=settings().stale_after)
+    if record is not None and record["updated"] > cutoff:
+        return
+    from ckanext.dataclic import jobs
+
+    store.save_profile(resource["id"], status="pending", profile=None, message=None,
+                       content_version=version)
+    tk.enqueue_job(jobs.detect_profile, [resource["id"]],
+                   title=f"dataclic profile {resource['id'][:8]}")
 
 
 def request_extraction(req: ExtractionRequest, *, inline: bool | None = None
@@ -656,6 +672,11 @@ def request_extraction(req: ExtractionRequest, *, inline: bool | None = None
         "last_access": created_at,
     })
     created = record.pop("_created")
+    if not created and record["status"] == "done" and not Path(record["path"] or "").is_file():
+        # The result file was removed by hand: fail the record and extract again.
+        store.update_extraction(record["id"], status="failed",
+                                error="The result file of this extraction was removed")
+        return request_extraction(req, inline=inline)
     if not created:
         store.update_extraction(record["id"], last_access=store.now())
         return record, record["status"] == "done"
