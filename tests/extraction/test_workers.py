@@ -141,8 +141,12 @@ def test_two_workers_share_jobs_each_runs_once(app, server, start_worker):
     dataset = factories.Dataset(owner_org=factories.Organization()["id"])
     resources = [factories.Resource(package_id=dataset["id"], url=f"{server.base}/slow{i}.csv")
                  for i in range(6)]
-    start_worker("one")
-    start_worker("two")
+    pids = {start_worker("one").pid, start_worker("two").pid}
+    from rq import Worker
+
+    connection = jobs.get_queue().connection
+    wait_for(lambda: pids <= {w.pid for w in Worker.all(connection=connection)}, 90,
+             "both workers to register")
 
     def profiles_done():
         return all((store.get_profile(r["id"]) or {}).get("status") == "detected"
@@ -163,7 +167,6 @@ def test_two_workers_share_jobs_each_runs_once(app, server, start_worker):
         return all(s["status"] == "done" for s in shown) and shown
 
     shown = wait_for(all_done, 90, "the extractions")
-    connection = jobs.get_queue().connection
     workers = {Job.fetch(s["job_id"], connection=connection).worker_name for s in shown}
     assert len(workers) == 2, workers
     kept = {s["perimeter"]: s for s in shown}
