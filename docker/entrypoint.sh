@@ -45,7 +45,7 @@ case "${1:-web}" in
         exec gunicorn --bind 0.0.0.0:5000 --workers "${GUNICORN_WORKERS:-4}" \
             --paste "$CKAN_INI" --timeout 120
         ;;
-    worker) wait_for_db; exec ckan -c "$CKAN_INI" jobs worker ;;
+    worker) wait_for_db; exec ckan -c "$CKAN_INI" dataclic worker ;;
     gather) wait_for_db; exec ckan -c "$CKAN_INI" harvester gather-consumer ;;
     fetch) wait_for_db; exec ckan -c "$CKAN_INI" harvester fetch-consumer ;;
     harvest-run)

@@ -101,7 +101,7 @@ serve() {
         nohup "$CKAN" -c "$INI" run -H 127.0.0.1 -p "$PORT" -r > "$RUN/web.log" 2>&1 &
         echo $! > "$RUN/web.pid"
     fi
-    start_background worker jobs worker
+    start_background worker dataclic worker   # warm: no fork and CKAN reload per job
     start_background gather harvester gather-consumer
     start_background fetch harvester fetch-consumer
     for _ in $(seq 120); do

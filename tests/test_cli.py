@@ -103,3 +103,13 @@ def test_a_bad_source_is_a_clear_error(cli, tmp_path):
     assert result.exit_code != 0 and "--vintage is required" in result.output
     result = run(cli, "load", "--source", str(tmp_path), "--vintage", "x")
     assert result.exit_code != 0 and "Cannot read" in result.output
+
+
+def test_dataclic_group_offers_every_admin_command(cli):
+    from ckanext.dataclic.cli import get_commands
+
+    (group,) = get_commands()
+    result = cli.invoke(group, ["--help"])
+    assert result.exit_code == 0, result.output
+    for name in ("territories", "extract", "jobs", "purge", "refresh", "worker", "sources"):
+        assert f"  {name} " in result.output, f"`ckan dataclic {name}` is missing"

@@ -163,4 +163,12 @@ def status() -> None:
 
 
 def get_commands() -> list[click.Command]:
+    # The extraction and harvest commands live beside the code they drive; the whole
+    # `ckan dataclic` tree is assembled here, once.
+    from ckanext.dataclic.extraction import commands as extraction_commands
+    from ckanext.dataclic.harvesters.cli import sources
+
+    for command in (*extraction_commands.COMMANDS, sources):
+        if command.name not in dataclic.commands:
+            dataclic.add_command(command)
     return [dataclic]

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import ckan.plugins as p
 import ckan.plugins.toolkit as tk
-import click
 from ckan.lib.plugins import DefaultTranslation
 
 from ckanext.dataclic import cli, helpers, views
 from ckanext.dataclic.extraction import hooks
-from ckanext.dataclic.extraction.commands import register as register_extraction_commands
 from ckanext.dataclic.logic import action, auth, extraction_action, extraction_auth
 
 
@@ -44,11 +42,7 @@ class DataclicPlugin(p.SingletonPlugin, DefaultTranslation):
 
     # IClick
     def get_commands(self):
-        commands = cli.get_commands()
-        for group in commands:
-            if isinstance(group, click.Group) and group.name == "dataclic":
-                register_extraction_commands(group)
-        return commands
+        return cli.get_commands()
 
     # ITemplateHelpers: the extraction widget's helpers
     def get_helpers(self):

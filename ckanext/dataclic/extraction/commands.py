@@ -152,7 +152,5 @@ def worker(queues: tuple[str, ...], burst: bool) -> None:
     WarmWorker(list(queues) or None).work(burst=burst)
 
 
-def register(group: click.Group) -> None:
-    for command in (extract, jobs, purge, refresh, worker):
-        if command.name not in group.commands:
-            group.add_command(command)
+# Attached to the `ckan dataclic` group by ckanext.dataclic.cli.
+COMMANDS: tuple[click.Command, ...] = (extract, jobs, purge, refresh, worker)
