@@ -163,6 +163,15 @@ def parse_source_config(text: str | None, keys: dict[str, Check]) -> dict[str, A
     return {key: allowed[key](key, value) for key, value in data.items()}
 
 
+def api_root(source_url: str, versioned_path: str, *, marker: str = "/api/") -> str:
+    """The API root ``<site>/<versioned_path>`` of a portal given by its site URL or by any
+    URL under its API (``https://x/api/1/datasets/`` with ``api/1`` → ``https://x/api/1``)."""
+    url = source_url.rstrip("/")
+    if marker in url + "/":
+        url = url[: url.index(marker.rstrip("/"))]
+    return f"{url}/{versioned_path}"
+
+
 def check_source_url(url: str) -> None:
     parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https") or not parts.netloc:

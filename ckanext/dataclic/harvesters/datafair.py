@@ -23,6 +23,7 @@ from .base import (
     _positive_int,
     _text,
     _text_list,
+    api_root,
     declare_harvest_options,
     iso_timestamp,
     licence_id,
@@ -40,10 +41,7 @@ CONCEPT_LATLON = "wgs84_pos#lat_long"
 
 
 def api_base(source_url: str) -> str:
-    url = source_url.rstrip("/")
-    if "/api/v1" in url:
-        return url[: url.index("/api/v1")] + "/api/v1"
-    return url + "/api/v1"
+    return api_root(source_url, "api/v1", marker="/api/v1")
 
 
 def schema_profile(schema: list[dict[str, Any]], fmt: str) -> str | None:

@@ -22,6 +22,7 @@ from .base import (
     _positive_int,
     _text,
     _text_list,
+    api_root,
     declare_harvest_options,
     iso_timestamp,
     licence_id,
@@ -38,10 +39,7 @@ MAX_OFFSET = 10_000
 
 
 def api_base(source_url: str) -> str:
-    url = source_url.rstrip("/")
-    if "/api/" in url + "/":
-        return url[: url.index("/api")] + "/api/explore/v2.1"
-    return url + "/api/explore/v2.1"
+    return api_root(source_url, "api/explore/v2.1")
 
 
 @tk.blanket.config_declarations(declare_harvest_options)

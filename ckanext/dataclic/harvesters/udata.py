@@ -17,6 +17,7 @@ from .base import (
     _positive_int,
     _text,
     _text_list,
+    api_root,
     declare_harvest_options,
     iso_timestamp,
     licence_id,
@@ -27,10 +28,7 @@ from .remote import RemoteClient, RemoteError
 
 def api_base(source_url: str) -> str:
     """``https://www.data.gouv.fr`` or any URL under ``…/api/1`` → the API v1 root."""
-    url = source_url.rstrip("/")
-    if "/api/" in url + "/":
-        return url[: url.index("/api")] + "/api/1"
-    return url + "/api/1"
+    return api_root(source_url, "api/1")
 
 
 @tk.blanket.config_declarations(declare_harvest_options)
