@@ -14,22 +14,6 @@ from ckanext.dataclic.model import active_referential, list_vintages
 SHARED_COG = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cog"
 
 
-@pytest.fixture()
-def territory_tables(non_clean_db, migrate_db_for):
-    from ckan import model
-
-    def forget_loaded_vintages() -> None:
-        model.Session.remove()
-        with model.meta.engine.begin() as conn:
-            conn.exec_driver_sql("DELETE FROM dataclic_territory_vintage")  # cascades
-        active_referential.clear()
-
-    migrate_db_for("dataclic")
-    forget_loaded_vintages()
-    yield
-    forget_loaded_vintages()
-
-
 def run(cli, *args):
     return cli.invoke(ckan_command, ["dataclic", "territories", *args])
 

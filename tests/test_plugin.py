@@ -1,6 +1,5 @@
-import pytest
-
 import ckan.plugins as p
+import pytest
 from ckan.plugins import toolkit as tk
 
 

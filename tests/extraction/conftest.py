@@ -5,6 +5,7 @@ import io
 from pathlib import Path
 
 import pytest
+from ckan.tests import factories
 
 from ckanext.dataclic.model import active_referential
 
@@ -76,3 +77,14 @@ def run_jobs() -> None:
 
 def shared_data() -> Path:
     return Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+
+@pytest.fixture()
+def editor():
+    """A user with an API token, editor of ``org``."""
+    return factories.UserWithToken()
+
+
+@pytest.fixture()
+def org(editor):
+    return factories.Organization(users=[{"name": editor["name"], "capacity": "editor"}])

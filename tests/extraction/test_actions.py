@@ -20,16 +20,6 @@ def call(app, action, status=200, user=None, **data):
 
 
 @pytest.fixture()
-def editor():
-    return factories.UserWithToken()
-
-
-@pytest.fixture()
-def org(editor):
-    return factories.Organization(users=[{"name": editor["name"], "capacity": "editor"}])
-
-
-@pytest.fixture()
 def communes_resource(org):
     dataset = factories.Dataset(owner_org=org["id"], title="Population des communes",
                                 license_id="odc-odbl")

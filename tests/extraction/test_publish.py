@@ -17,16 +17,6 @@ pytestmark = pytest.mark.usefixtures("extraction_env", "with_test_worker")
 
 
 @pytest.fixture()
-def editor():
-    return factories.UserWithToken()
-
-
-@pytest.fixture()
-def org(editor):
-    return factories.Organization(users=[{"name": editor["name"], "capacity": "editor"}])
-
-
-@pytest.fixture()
 def source(org):
     dataset = factories.Dataset(owner_org=org["id"], name="population-communes",
                                 title="Population des communes", license_id="odc-odbl")

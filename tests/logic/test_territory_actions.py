@@ -5,24 +5,6 @@ import time
 
 import pytest
 
-from ckanext.dataclic.model import active_referential
-
-
-@pytest.fixture()
-def territory_tables(non_clean_db, migrate_db_for):
-    from ckan import model
-
-    def forget_loaded_vintages() -> None:
-        model.Session.remove()
-        with model.meta.engine.begin() as conn:
-            conn.exec_driver_sql("DELETE FROM dataclic_territory_vintage")  # cascades
-        active_referential.clear()
-
-    migrate_db_for("dataclic")
-    forget_loaded_vintages()
-    yield
-    forget_loaded_vintages()
-
 
 def api(app, action, status=200, **params):
     response = app.get(f"/api/3/action/{action}", query_string=params, status=status)
