@@ -209,19 +209,29 @@ def filter_with_index(source: Path, index: CsvCodeIndex, classifier: CodeClassif
                             for r in ranges])
     order = np.argsort(off, kind="stable")  # keep the file's row order
     off, lens, codes = off[order], lens[order], codes[order]
+    for start, records in read_rows_at(source, off, lens, progress):
+        yield KeptChunk(records, codes[start:start + BATCH].tolist())
+
+
+def read_rows_at(
+    source: Path, offsets: Any, lengths: Any, progress: Callable[[int, int], None] | None
+) -> Iterator[tuple[int, list[bytes]]]:
+    """The rows of ``source`` at ``offsets`` (sorted numpy arrays of byte offsets and
+    lengths), in batches of ``BATCH``, each with the position of its first row; every batch
+    ends with a newline. Progress is reported in bytes of the source."""
     total = source.stat().st_size
     # pread, not mmap: touching mapped pages all over a large file would count them in
     # this process's resident memory.
     fd = os.open(source, os.O_RDONLY)
     try:
-        for s in range(0, off.size, BATCH):
-            o = off[s:s + BATCH].tolist()
-            n = lens[s:s + BATCH].tolist()
+        for start in range(0, offsets.size, BATCH):
+            o = offsets[start:start + BATCH].tolist()
+            n = lengths[start:start + BATCH].tolist()
             records = [os.pread(fd, b, a) for a, b in zip(o, n, strict=True)]
             if records and not records[-1].endswith(b"\n"):
                 records[-1] += b"\n"
             if progress:
                 progress(min(total, int(o[-1]) + int(n[-1])), total)
-            yield KeptChunk(records, codes[s:s + BATCH].tolist())
+            yield start, records
     finally:
         os.close(fd)

@@ -20,13 +20,19 @@ from typing import Any
 from .codes import CodeClassifier
 from .csvscan import filter_csv_by_code
 from .errors import ExtractionError
-from .index import INDEX_VERSION, _fingerprint, fresh_index_meta, index_folder
+from .index import (
+    BATCH,
+    INDEX_VERSION,
+    _fingerprint,
+    fresh_index_meta,
+    index_folder,
+    read_rows_at,
+)
 from .profile import ExtractionProfile
 from .report import ExtractionReport
 from .sniff import read_csv_layout
 
 GRID = 1024
-BATCH = 50_000
 Progress = Callable[[int, int], None]
 
 
@@ -169,17 +175,5 @@ def points_with_index(source: Path, folder: Path, meta: dict[str, Any], selectio
     lens = np.asarray(len_all[idx])
     order = np.argsort(off, kind="stable")
     off, lens, x, y = off[order], lens[order], x[order], y[order]
-    total = source.stat().st_size
-    fd = os.open(source, os.O_RDONLY)
-    try:
-        for s in range(0, off.size, BATCH):
-            o = off[s:s + BATCH].tolist()
-            ln = lens[s:s + BATCH].tolist()
-            records = [os.pread(fd, b, a) for a, b in zip(o, ln, strict=True)]
-            if records and not records[-1].endswith(b"\n"):
-                records[-1] += b"\n"
-            if progress:
-                progress(min(total, o[-1] + ln[-1]), total)
-            yield records, x[s:s + BATCH], y[s:s + BATCH]
-    finally:
-        os.close(fd)
+    for start, records in read_rows_at(source, off, lens, progress):
+        yield records, x[start:start + BATCH], y[start:start + BATCH]
