@@ -62,48 +62,6 @@ def _record_chunks(path: Path, offset: int, chunk: int) -> Iterator[tuple[int, b
             pos += cut + 1
 
 
-def _outside_quotes(pos: np.ndarray, q: np.ndarray, size: int) -> np.ndarray:
-    """The positions not inside a quoted field. Quotes pair up as open/close (an escaped
-    quote "" closes and reopens), so the inside is the union of [q0,q1], [q2,q3], …"""
-    import numpy as np
-
-    if q.size == 0 or pos.size == 0:
-        return pos
-    a = q[0::2]
-    b = q[1::2]
-    if b.size < a.size:
-        b = np.append(b, size)
-    lo = np.searchsorted(pos, a)
-    hi = np.searchsorted(pos, b)
-    span = hi - lo
-    n_inside = int(span.sum())
-    if n_inside == 0:
-        return pos
-    # Indices lo..hi-1 of every interval, without a Python loop.
-    has = span > 0
-    lo, span = lo[has], span[has]
-    idx = np.repeat(lo - np.concatenate([[0], np.cumsum(span)[:-1]]), span) + np.arange(n_inside)
-    return np.delete(pos, idx)
-
-
-def _first_delimiters(de: np.ndarray, starts: np.ndarray, per_row: int) -> np.ndarray | None:
-    """Index in ``de`` of each record's first delimiter, when every record has exactly
-    ``per_row`` delimiters (the usual case: no binary search needed); None otherwise."""
-    import numpy as np
-
-    n = starts.size
-    if per_row <= 0 or de.size != n * per_row:
-        return None
-    guess = np.arange(0, de.size, per_row, dtype=np.int64)
-    # Each record's first delimiter lies after its start, and the previous delimiter
-    # (the last of the record before) lies before it.
-    if not (de[guess] > starts).all():
-        return None
-    if n > 1 and not (de[guess[1:] - 1] < starts[1:]).all():
-        return None
-    return guess
-
-
 @dataclass
 class ScannedChunk:
     """Records of a buffer that starts at a record boundary, and their code field."""
@@ -119,56 +77,70 @@ class ScannedChunk:
     tail: int  # bytes from here on belong to a record that continues in the next chunk
 
 
+def _outside_quotes(pos: np.ndarray, quotes: np.ndarray) -> np.ndarray:
+    """The positions not inside a quoted field. Quotes pair up as open/close (an escaped
+    quote "" closes and reopens), so the inside is the union of (q0,q1), (q2,q3), …; an
+    unpaired last quote runs to the end of the buffer."""
+    import numpy as np
+
+    lo = np.searchsorted(pos, quotes[0::2])
+    hi = np.searchsorted(pos, quotes[1::2])
+    if hi.size < lo.size:
+        hi = np.append(hi, pos.size)
+    inside = hi > lo
+    if not inside.any():
+        return pos
+    lo, span = lo[inside], (hi - lo)[inside]
+    # The indices lo..hi-1 of every run, without a Python loop.
+    run_start = np.repeat(lo - np.cumsum(span) + span, span)
+    keep = np.ones(pos.size, dtype=bool)
+    keep[run_start + np.arange(int(span.sum()))] = False
+    return pos[keep]
+
+
 def _scan_records(buf: bytes, delim: int, k: int, header_width: int, slice_start: int,
                   sliced: bool) -> ScannedChunk:
     """All the per-byte and per-record work on one buffer; NumPy releases the GIL, so two
-    buffers are scanned at once on two cores."""
+    buffers are scanned at once on two cores.
+
+    One pass finds every delimiter, newline and quote; a delimiter or newline is inside a
+    quoted field when an odd number of quotes precede it (an escaped quote "" counts twice).
+    The record structure then comes from the positions alone: record r's delimiters are
+    the entries between its newline and the previous one."""
     import numpy as np
 
     arr = np.frombuffer(buf, dtype=np.uint8)
-    raw_nl = np.flatnonzero(arr == 10)
+    mask = arr == delim
+    mask |= arr == 10
+    pos = np.flatnonzero(mask)
     if buf.find(b'"') >= 0:
-        q = np.flatnonzero(arr == 34)
-        nl = _outside_quotes(raw_nl, q, arr.size)
-    else:
-        q = None
-        nl = raw_nl
-    if nl.size == 0:
+        pos = _outside_quotes(pos, np.flatnonzero(arr == 34))
+    kind = arr[pos]
+    nl_at = np.flatnonzero(kind == 10)  # index in ``pos`` of each record's newline
+    if nl_at.size == 0:
         empty = np.empty(0, dtype=np.int64)
         return ScannedChunk(buf, arr, empty, empty, empty, empty, empty, 0, 0)
-    last = int(nl[-1])
-    de = np.flatnonzero(arr[:last] == delim)
-    if q is not None:
-        de = _outside_quotes(de, q[q < last], last)
-    starts = np.empty(nl.size, dtype=np.int64)
+    ends = pos[nl_at]
+    last = int(ends[-1])
+    first = np.empty(nl_at.size, dtype=np.int64)  # index in ``pos`` of its first delimiter
+    first[0] = 0
+    first[1:] = nl_at[:-1] + 1
+    count = nl_at - first
+    starts = np.empty(nl_at.size, dtype=np.int64)
     starts[0] = 0
-    starts[1:] = nl[:-1] + 1
-    ends = nl.astype(np.int64)
+    starts[1:] = ends[:-1] + 1
     # An end that follows a carriage return ends before it.
     cr = arr[np.maximum(ends - 1, 0)] == 13
     content_end = np.where(cr & (ends > starts), ends - 1, ends)
     nonempty = content_end > starts
     if not nonempty.all():
         starts, ends, content_end = starts[nonempty], ends[nonempty], content_end[nonempty]
-    first = _first_delimiters(de, starts, header_width - 1)
-    if first is None:
-        first = np.searchsorted(de, starts)
-        count = np.searchsorted(de, content_end) - first
-    else:
-        count = np.empty_like(first)
-        count[:-1] = first[1:] - first[:-1]
-        count[-1] = de.size - first[-1]
+        first, count = first[nonempty], count[nonempty]
     mismatched = int(np.count_nonzero(count != header_width - 1))
     has_field = count >= k
-    if de.size:
-        if k == 0:
-            fstart = starts.copy()
-        else:
-            fstart = de[np.minimum(first + k - 1, de.size - 1)] + 1
-        fend = np.where(count > k, de[np.minimum(first + k, de.size - 1)], content_end)
-    else:
-        fstart = starts.copy()
-        fend = content_end.copy()
+    top = pos.size - 1
+    fstart = starts if k == 0 else pos[np.minimum(first + (k - 1), top)] + 1
+    fend = np.where(count > k, pos[np.minimum(first + k, top)], content_end)
     fstart = np.where(has_field, fstart, starts)
     fend = np.where(has_field, fend, starts)
     quoted = (arr[np.minimum(fstart, arr.size - 1)] == 34) & (fend - fstart >= 2)
