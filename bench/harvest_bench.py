@@ -137,6 +137,12 @@ def rss_kib(pid: int) -> tuple[int, int]:
     return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def consumer_seconds(db_url: str, job_id: str) -> float:
     """From the gather consumer taking the job to the last import: the consumers' own time,
     without the start-up of the `ckan harvester run` command that queued the job."""
@@ -169,6 +175,7 @@ def object_counts(db_url: str, job_id: str) -> tuple[int, int]:
 def run_job(ini: Path, db_url: str, source_id: str, expected: int,
             consumers: dict[str, subprocess.Popen], timeout: float) -> dict[str, Any]:
     job = ckanapi(ini, "harvest_job_create", source_id=source_id)
+    cpu_before = {name: cpu_seconds(proc.pid) for name, proc in consumers.items()}
     started = time.monotonic()
     ckan(ini, "harvester", "run")  # sends the New job to the gather queue
     samples: dict[str, list[int]] = {name: [] for name in consumers}
@@ -184,12 +191,13 @@ def run_job(ini: Path, db_url: str, source_id: str, expected: int,
             break
         time.sleep(0.2)
     wall = time.monotonic() - started
+    cpu = {name: cpu_seconds(proc.pid) - cpu_before[name] for name, proc in consumers.items()}
     elapsed = consumer_seconds(db_url, job["id"]) or wall
     ckan(ini, "harvester", "run")  # marks the job Finished
     status = ckanapi(ini, "harvest_job_show", id=job["id"])
     return {"done": done, "seconds": elapsed, "wall": wall,
             "rate": done / elapsed if elapsed else 0.0,
-            "rss_samples_kib": samples, "stats": status.get("stats")}
+            "rss_samples_kib": samples, "stats": status.get("stats"), "cpu": cpu}
 
 
 def main() -> None:
@@ -254,6 +262,10 @@ def main() -> None:
         print(f"{label}: {run['done']} objects in {run['seconds']:.1f} s of consumer time "
               f"= {run['rate']:.1f} datasets/s ({run['wall']:.1f} s wall, including the "
               f"start-up of `ckan harvester run`); job stats {run['stats']}")
+        fetch_cpu = sum(v for k, v in run["cpu"].items() if k.startswith("fetch"))
+        print(f"  CPU of the fetch consumers: {fetch_cpu:.1f} s = "
+              f"{1000 * fetch_cpu / max(run['done'], 1):.0f} ms per dataset; gather consumer "
+              f"{run['cpu']['gather-consumer']:.1f} s")
         for name, samples in run["rss_samples_kib"].items():
             mib = ", ".join(f"{s / 1024:.0f}" for s in samples)
             print(f"  {name} RSS at 25/50/75/100 % (MiB): {mib}")

@@ -130,6 +130,39 @@ def test_unchanged_change_and_deletion(server, org, cfg):
     assert sorted(statuses(fifth).values()) == ["not modified"] * 2
 
 
+def test_unchanged_records_skip_the_import_stage_but_changes_still_import(server, org, cfg):
+    from ckan.tests import helpers
+    from ckanext.harvest.model import HarvestObject
+
+    datasets = [udata_dataset(n) for n in range(1, 4)]
+    search_route(server, datasets)
+    source = make_source(server.url + "/api/1/", "dataclic_udata", cfg, org)
+    first = run_job(source["id"])
+    ids = {guid: o["package_id"] for guid, o in first["objects"].items()}
+    modified = {guid: show(pid)["metadata_modified"] for guid, pid in ids.items()}
+
+    second = run_job(source["id"])
+    assert sorted(statuses(second).values()) == ["not modified"] * 3
+    objects = HarvestObject.filter(harvest_job_id=second["job_id"]).all()
+    # closed at the fetch stage: no import stage ran, the datasets were not written
+    assert [o.import_started for o in objects] == [None] * 3
+    assert all(o.current for o in objects)
+    assert {guid: show(pid)["metadata_modified"] for guid, pid in ids.items()} == modified
+
+    # a dataset deleted by hand is restored; a config change reaches every dataset
+    gone = datasets[0]["id"]
+    helpers.call_action("package_delete", id=ids[gone])
+    third = run_job(source["id"])
+    assert statuses(third)[gone] == "updated"
+    assert show(ids[gone])["state"] == "active"
+    assert sorted(s for g, s in statuses(third).items() if g != gone) == ["not modified"] * 2
+    helpers.call_action("harvest_source_patch", id=source["id"],
+                        config=json.dumps({**cfg, "default_tags": ["reseau"]}))
+    fourth = run_job(source["id"])
+    assert sorted(statuses(fourth).values()) == ["updated"] * 3
+    assert all("reseau" in {t["name"] for t in show(pid)["tags"]} for pid in ids.values())
+
+
 def test_keep_mode_marks_instead_of_deleting(server, org, cfg):
     datasets = [udata_dataset(1), udata_dataset(2)]
     search_route(server, datasets)

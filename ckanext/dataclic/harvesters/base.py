@@ -295,6 +295,12 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
     description: ClassVar[str] = ""
     config_keys: ClassVar[dict[str, Check]] = {}
 
+    def builds_offline(self, config: dict[str, Any]) -> bool:
+        """True when :meth:`build_dataset` needs no remote call for this config (the record
+        alone makes the dataset): an unchanged record is then recognised at the fetch stage,
+        before any import work. Harvesters that download files while building say False."""
+        return False
+
     # -- to implement per source kind ------------------------------------------------------
     def list_records(
         self, source_url: str, config: dict[str, Any], client: RemoteClient
@@ -433,9 +439,12 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
         harvest_job.finished = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         harvest_job.save()
 
-    def fetch_stage(self, harvest_object: Any) -> bool:
-        if self._status(harvest_object) == "delete" or harvest_object.content:
+    def fetch_stage(self, harvest_object: Any) -> bool | str:
+        status = self._status(harvest_object)
+        if status == "delete":
             return True
+        if harvest_object.content:
+            return self._unchanged_at_fetch(harvest_object, status)
         record = RemoteRecord(harvest_object.guid, url=self._extra(harvest_object, "url"))
         try:
             config = self._config(harvest_object.source)
@@ -449,7 +458,82 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
             return False
         harvest_object.content = json.dumps(content)
         harvest_object.save()
-        return True
+        return self._unchanged_at_fetch(harvest_object, self._status(harvest_object))
+
+    def _unchanged_at_fetch(self, harvest_object: Any, status: str | None) -> bool | str:
+        """``"unchanged"`` when the record builds exactly the dataset already imported.
+
+        ckanext-harvest then closes the object as "not modified" without an import stage:
+        no package action, and two bookkeeping commits fewer. Any doubt (new record, build
+        error, harvester that downloads while building, forced import) goes on to the import
+        stage, which decides and reports as before."""
+        if status == "new" or getattr(harvest_object, "force_import", False):
+            return True
+        source = harvest_object.source
+        try:
+            config = self._config(source)
+        except SourceConfigError:
+            return True
+        if not self.builds_offline(config):
+            return True
+        previous = self._previous(harvest_object)
+        if previous is None or not self._extra(previous, "content_hash"):
+            return True
+        client = client_for(config)
+        try:
+            built = self._build(harvest_object, config, client)
+        except (RemoteError, ValueError, KeyError, TypeError, AttributeError):
+            return True  # the import stage reports it, with the remote URL
+        finally:
+            client.close()
+        draft, package_id = built
+        if self._other_source_owning(package_id, source.id):
+            return True
+        package = self._package_dict(draft, package_id, source, config)
+        digest = self._digest(package)
+        existing = model.Package.get(package_id)
+        if (existing is None or existing.state != "active"
+                or self._extra(previous, "content_hash") != digest):
+            return True
+        harvest_object.extras.append(HarvestObjectExtra(key="content_hash", value=digest))
+        # committed by ckanext-harvest's next save of the object
+        self._make_current(harvest_object, previous, package_id, commit=False)
+        return "unchanged"
+
+    @staticmethod
+    def _previous(harvest_object: Any) -> Any:
+        """The current object of the same guid and source, if any."""
+        return (
+            model.Session.query(HarvestObject)
+            .filter(HarvestObject.guid == harvest_object.guid)
+            .filter(HarvestObject.harvest_source_id == harvest_object.harvest_source_id)
+            .filter(HarvestObject.current.is_(True))
+            .first()
+        )
+
+    def _build(
+        self, harvest_object: Any, config: dict[str, Any], client: RemoteClient
+    ) -> tuple[DatasetDraft, str]:
+        """The draft of a record and its stable package id (errors are the caller's)."""
+        source = harvest_object.source
+        content = json.loads(harvest_object.content or "null")
+        if not isinstance(content, dict):
+            raise TypeError("the record is not a JSON object")
+        draft = self.build_dataset(content, config, source.url, client)
+        identity = draft.identity or harvest_object.guid
+        package_id = str(uuid.uuid5(
+            IDENTITY_NAMESPACE, f"{self.name}|{urlsplit(source.url).netloc}|{identity}"
+        ))
+        return draft, package_id
+
+    @staticmethod
+    def _digest(package: dict[str, Any]) -> str:
+        hashed = {**package, "resources": [
+            {k: v for k, v in r.items() if not k.startswith("_")} for r in package["resources"]
+        ]}
+        return hashlib.sha256(
+            json.dumps(hashed, sort_keys=True, ensure_ascii=False, default=str).encode()
+        ).hexdigest()
 
     @staticmethod
     def _status(harvest_object: Any) -> str | None:
@@ -473,13 +557,7 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
         except SourceConfigError as exc:
             self._save_object_error(str(exc), harvest_object, "Import")
             return False
-        previous = (
-            model.Session.query(HarvestObject)
-            .filter(HarvestObject.guid == harvest_object.guid)
-            .filter(HarvestObject.harvest_source_id == source.id)
-            .filter(HarvestObject.current.is_(True))
-            .first()
-        )
+        previous = self._previous(harvest_object)
         if self._status(harvest_object) == "delete":
             return self._withdraw(harvest_object, previous, config)
         client = client_for(config)
@@ -500,10 +578,7 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
         source = harvest_object.source
         remote_url = self._extra(harvest_object, "url") or source.url
         try:
-            content = json.loads(harvest_object.content or "null")
-            if not isinstance(content, dict):
-                raise TypeError("the record is not a JSON object")
-            draft = self.build_dataset(content, config, source.url, client)
+            draft, package_id = self._build(harvest_object, config, client)
         except RemoteError as exc:
             self._save_object_error(str(exc), harvest_object, "Import")
             return False
@@ -516,10 +591,6 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
         # Staged files are cleaned up by the caller whatever happens next.
         package["resources"] = draft.resources
 
-        identity = draft.identity or harvest_object.guid
-        package_id = str(uuid.uuid5(
-            IDENTITY_NAMESPACE, f"{self.name}|{urlsplit(source.url).netloc}|{identity}"
-        ))
         owner = self._other_source_owning(package_id, source.id)
         if owner:
             self._save_object_error(
@@ -529,18 +600,14 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
             )
             return False
         package.update(self._package_dict(draft, package_id, source, config))
-        hashed = {**package, "resources": [
-            {k: v for k, v in r.items() if not k.startswith("_")} for r in package["resources"]
-        ]}
-        digest = hashlib.sha256(
-            json.dumps(hashed, sort_keys=True, ensure_ascii=False, default=str).encode()
-        ).hexdigest()
+        digest = self._digest(package)
         harvest_object.extras.append(HarvestObjectExtra(key="content_hash", value=digest))
         existing = model.Package.get(package_id)
         force = getattr(harvest_object, "force_import", False)
         if (previous is not None and existing is not None and existing.state == "active"
                 and self._extra(previous, "content_hash") == digest and not force):
-            self._make_current(harvest_object, previous, package_id)
+            self._make_current(harvest_object, previous, package_id,
+                               commit=not self._saved_by_queue(harvest_object))
             return "unchanged"
         if config.get("local_copy"):
             for resource in package["resources"]:
@@ -566,7 +633,8 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
         for resource in package["resources"]:
             if resource.get("_local_file"):
                 store_resource_file(resource["id"], Path(resource["_local_file"]))
-        self._make_current(harvest_object, previous, package_id)
+        self._make_current(harvest_object, previous, package_id,
+                           commit=not self._saved_by_queue(harvest_object))
         return True
 
     def _copy_locally(
@@ -590,14 +658,25 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
             if detected:
                 resource[PROFILE_FIELD] = detected
 
-    def _make_current(self, harvest_object: Any, previous: Any, package_id: str) -> None:
-        if previous is not None:
+    @staticmethod
+    def _saved_by_queue(harvest_object: Any) -> bool:
+        """True inside ckanext-harvest's ``fetch_and_import_stages``, which sets the state
+        ``IMPORT`` before the import stage and saves (commits) the object right after it:
+        our own commit of the same rows would be one more round trip per object. Other
+        callers (``harvest_objects_import``) do not commit, so we do."""
+        return harvest_object.state == "IMPORT"
+
+    def _make_current(
+        self, harvest_object: Any, previous: Any, package_id: str, commit: bool = True
+    ) -> None:
+        if previous is not None and previous is not harvest_object:
             previous.current = False
             previous.add()
         harvest_object.package_id = package_id
         harvest_object.current = True
         harvest_object.add()
-        model.Session.commit()
+        if commit:
+            model.Session.commit()
 
     def _withdraw(self, harvest_object: Any, previous: Any, config: dict[str, Any]) -> bool:
         package_id = harvest_object.package_id or (previous.package_id if previous else None)

@@ -100,6 +100,9 @@ class DatafairHarvester(DataclicHarvester):
         "page_size": _positive_int,
     }
 
+    def builds_offline(self, config: dict[str, Any]) -> bool:
+        return config.get("download", "file") == "file"  # "lines" gathers a CSV
+
     def check_config(self, config: dict[str, Any]) -> None:
         if "datasets" in config and {"q", "owner"} & set(config):
             raise SourceConfigError("'datasets' cannot be combined with 'q' or 'owner'")

@@ -57,6 +57,9 @@ class OdsHarvester(DataclicHarvester):
         "page_size": _positive_int,
     }
 
+    def builds_offline(self, config: dict[str, Any]) -> bool:
+        return True  # exports are links built from the record
+
     def check_config(self, config: dict[str, Any]) -> None:
         if "datasets" in config and "where" in config:
             raise SourceConfigError("give 'datasets' or 'where', not both")

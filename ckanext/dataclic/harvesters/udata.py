@@ -47,6 +47,9 @@ class UdataHarvester(DataclicHarvester):
         "page_size": _positive_int,
     }
 
+    def builds_offline(self, config: dict[str, Any]) -> bool:
+        return True  # the dataset is made from the record alone
+
     def check_config(self, config: dict[str, Any]) -> None:
         if "datasets" in config and {"organization", "tag", "q"} & set(config):
             raise SourceConfigError(
