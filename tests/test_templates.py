@@ -23,6 +23,7 @@ PANEL = {
     ],
     "crs": [{"value": "EPSG:4326", "label": "WGS 84 (EPSG:4326)"}],
     "bounds": [-1.3, 44.2, 0.3, 45.6],
+    "departements": ["33"],
 }
 
 
@@ -134,6 +135,7 @@ class TestExtractPanel:
         assert section["data-module"] == "dataclic-extract"
         assert section["data-module-resource-id"] == "f00dcafe-1234"
         assert json.loads(section["data-module-bounds"]) == PANEL["bounds"]
+        assert json.loads(section["data-module-departements"]) == ["33"]
 
     def test_messages_for_the_script_are_valid_json(self, app):
         html = render_panel(app)
@@ -215,6 +217,11 @@ class TestResourcePage:
         assert not {"geojson", "gpkg", "shp"} & set(page.options[fmt["id"]])
         assert not page.find("select", class_="dataclic-crs")
         assert "dataclic-extract.js" in html
+        # One asset for the panel: its CSS travels in the script bundle.
+        assert "dataclic.css" not in html
+        # The map outlines what the file covers: its département, from the profile.
+        assert json.loads(section["data-module-departements"]) == ["33"]
+        assert json.loads(section["data-module-bounds"]) is None   # no geometry, no extent
 
     def test_the_panel_helper_tolerates_unknown_resources(self, app):
         with app.flask_app.test_request_context():

@@ -6,10 +6,13 @@ without the panel (or without the provenance box) instead of answering 500.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 import ckan.plugins.toolkit as tk
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ PROVENANCE_KEYS = (
     "dataclic_rows_kept",
 )
 REFRESH_KEYS = ("dataclic_last_refresh", "dataclic_refresh_status", "dataclic_refresh_message")
+MAP_DEPARTEMENTS = 4
 _TOLERATED = (KeyError, tk.ObjectNotFound, tk.NotAuthorized, tk.ValidationError)
 
 
@@ -102,7 +106,9 @@ def extraction_panel(resource_id: str) -> dict[str, Any] | None:
     labels = mode_labels()
     modes = [m for m in shown.get("modes") or [] if m in labels]
     profile = shown.get("profile") or {}
-    bounds = profile.get("bounds") if isinstance(profile, dict) else None
+    coverage = (profile.get("coverage") if isinstance(profile, dict) else None) or {}
+    bounds = coverage.get("bbox")
+    departements = sorted(coverage.get("departements") or {})
     return {
         "resource_id": resource_id,
         "geometric": bool(shown.get("geometric")),
@@ -110,14 +116,27 @@ def extraction_panel(resource_id: str) -> dict[str, Any] | None:
         "modes": [{"value": m, "label": labels[m]} for m in modes],
         "crs": [{"value": code, "label": label} for code, label in OUTPUT_CRS],
         "bounds": bounds if isinstance(bounds, list) and len(bounds) == 4 else None,
+        # The map outlines the départements the file covers when they are few.
+        "departements": departements if len(departements) <= MAP_DEPARTEMENTS else [],
     }
 
 
 def default_perimeter() -> dict[str, str] | None:
-    """The portal's home territory (``ckanext.dataclic.default_perimeter``), resolved."""
+    """The portal's home territory (``ckanext.dataclic.default_perimeter``), resolved once
+    every few minutes per process (its name does not depend on the page's locale)."""
     perimeter = (tk.config.get("ckanext.dataclic.default_perimeter") or "").strip()
     if not perimeter:
         return None
+    cached = _HOME.get(perimeter)
+    if cached is not None and time.monotonic() - cached[0] < HOME_TTL_S:
+        return cached[1]
+    home = _resolve_home(perimeter)
+    _HOME.clear()
+    _HOME[perimeter] = (time.monotonic(), home)
+    return home
+
+
+def _resolve_home(perimeter: str) -> dict[str, str] | None:
     shown = _call("dataclic_territory_show", {"id": perimeter})
     if not isinstance(shown, dict):
         log.warning("dataclic: default perimeter %r does not resolve", perimeter)
@@ -157,8 +176,40 @@ def publish_organizations() -> list[dict[str, str]]:
     ]
 
 
+def _locale() -> str:
+    try:
+        return str(tk.h.lang() or "")
+    except Exception:  # outside a request: whatever gettext answers
+        return ""
+
+
+# Per-process caches of what does not change between requests: translated messages per
+# locale, the resolved home territory per configured value (for a few minutes).
+_STRINGS: dict[str, tuple[dict[str, str], Markup]] = {}
+_HOME: dict[str, tuple[float, dict[str, str] | None]] = {}
+HOME_TTL_S = 300.0
+
+
 def panel_strings() -> dict[str, str]:
     """Messages the panel's JavaScript shows, translated for the page's locale."""
+    return _panel_strings()[0]
+
+
+def panel_strings_json() -> Markup:
+    """:func:`panel_strings` as JSON safe to embed in HTML, built once per locale."""
+    return _panel_strings()[1]
+
+
+def _panel_strings() -> tuple[dict[str, str], Markup]:
+    locale = _locale()
+    cached = _STRINGS.get(locale)
+    if cached is None:
+        strings = _build_panel_strings()
+        cached = _STRINGS[locale] = (strings, htmlsafe_json_dumps(strings))
+    return cached
+
+
+def _build_panel_strings() -> dict[str, str]:
     return {
         "searching": tk._("Searching…"),
         "no_result": tk._("No territory found"),
@@ -189,6 +240,7 @@ def panel_strings() -> dict[str, str]:
         "published": tk._("Published: {title}"),
         "choose_dataset": tk._("Choose the dataset to add the extract to"),
         "map_label": tk._("Outline of {name}"),
+        "map_extent": tk._("dashed: the area the resource covers"),
         "kind_commune": tk._("Commune"),
         "kind_arrondissement": tk._("Arrondissement"),
         "kind_epci": tk._("EPCI"),
@@ -269,6 +321,7 @@ def get_helpers() -> dict[str, Callable[..., Any]]:
         "dataclic_home_territory_link": home_territory_link,
         "dataclic_publish_organizations": publish_organizations,
         "dataclic_panel_strings": panel_strings,
+        "dataclic_panel_strings_json": panel_strings_json,
         "dataclic_provenance": provenance,
         "dataclic_provenance_keys": provenance_keys,
         "dataclic_extract_summary": extract_summary,

@@ -78,7 +78,8 @@ def test_small_extraction_finishes_within_the_request_and_downloads(app, commune
     preview = call(app, "dataclic_extract_preview", resource_id=communes_resource["id"],
                    perimeter="epci:243300316")["result"]
     assert preview == {"perimeter": "epci:243300316", "perimeter_name": "Bordeaux Métropole",
-                       "rows_estimate": 28, "exact": True}
+                       "mode": "filter", "rows_estimate": 28, "exact": True, "covered": True,
+                       "source": "cache"}
 
 
 def test_parquet_and_enrich_options_are_distinct_cache_entries(app, communes_resource):

@@ -2,7 +2,8 @@
 
     CKAN_SQLALCHEMY_URL=… CKAN_REDIS_URL=… .venv/bin/pytest tests/ui/bench_widget.py -s -q
 
-- resource page render time with and without the panel (medians of 60 interleaved requests);
+- resource page render time with and without the panel (200 interleaved pairs: medians,
+  quartiles, and the median of the paired differences);
 - autocomplete: time from the last keystroke to the suggestions on screen, in Chromium;
 - bytes of JavaScript and CSS the panel adds (as served: minified by webassets).
 """
@@ -44,6 +45,19 @@ setTimeout(() => {
 """
 
 
+SAMPLES = 200
+
+
+def _q(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[int(q * (len(ordered) - 1))]
+
+
+def _spread(values: list[float]) -> str:
+    return (f"median {statistics.median(values):.1f} ms (IQR {_q(values, 0.25):.1f}-"
+            f"{_q(values, 0.75):.1f}, p90 {_q(values, 0.9):.1f})")
+
+
 def _time_ms(app, url: str) -> float:
     start = time.perf_counter()
     app.get(url)
@@ -55,25 +69,36 @@ def test_widget_figures(demo_resource, portal, browser, app, monkeypatch):
     from webassets.filter.rjsmin.rjsmin import jsmin
 
     js = jsmin((ASSETS / "dataclic-extract.js").read_text()).encode()
-    css = (ASSETS / "dataclic.css").read_bytes()
-    print(f"\npanel assets: JS {len(js)} B minified ({len(gzip.compress(js))} B gzip), "
-          f"CSS {len(css)} B ({len(gzip.compress(css))} B gzip), "
-          f"total {(len(js) + len(css)) / 1000:.1f} kB")
+    print(f"\npanel assets: one bundle, JS with the panel's CSS inside, {len(js)} B minified "
+          f"({len(gzip.compress(js))} B gzip)")
 
     dataset, resource = demo_resource["dataset"], demo_resource["resource"]
     url = f"/dataset/{dataset['name']}/resource/{resource['id']}"
-    app.get(url)
-    # Interleave the two variants request by request so machine load drifts hit both alike.
+    for _ in range(10):
+        app.get(url)
+    # Interleave the two variants request by request (alternating which goes first) so
+    # machine load drifts hit both alike.
     with_times, without_times = [], []
-    for _ in range(60):
-        with_times.append(_time_ms(app, url))
+
+    def without_panel() -> float:
         with monkeypatch.context() as without:
             without.delitem(core_helpers.helper_functions, "dataclic_extraction_panel")
-            without_times.append(_time_ms(app, url))
+            return _time_ms(app, url)
+
+    for i in range(SAMPLES):
+        if i % 2:
+            with_times.append(_time_ms(app, url))
+            without_times.append(without_panel())
+        else:
+            without_times.append(without_panel())
+            with_times.append(_time_ms(app, url))
     assert "dataclic-extract" in app.get(url).body
-    with_panel, without_panel = statistics.median(with_times), statistics.median(without_times)
-    print(f"resource page: {without_panel:.1f} ms without the panel, {with_panel:.1f} ms with it "
-          f"(+{100 * (with_panel / without_panel - 1):.0f} %)")
+    pairs = sorted(w - o for w, o in zip(with_times, without_times, strict=True))
+    with_panel, without = statistics.median(with_times), statistics.median(without_times)
+    print(f"resource page, {SAMPLES} interleaved pairs: without the panel {_spread(without_times)}; "
+          f"with it {_spread(with_times)}; difference of medians +{with_panel - without:.1f} ms "
+          f"(+{100 * (with_panel / without - 1):.1f} %), median of paired differences "
+          f"+{statistics.median(pairs):.1f} ms (IQR {_q(pairs, 0.25):+.1f} to {_q(pairs, 0.75):+.1f})")
 
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions

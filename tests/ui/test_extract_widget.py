@@ -1,8 +1,9 @@
 """The "Extract for a territory" panel in a real headless Chromium against a served portal.
 
 A citizen searches "bordeaux met", picks Bordeaux Métropole with the keyboard, asks for
-GeoJSON, downloads, and gets exactly the 28 member communes; an editor then publishes the
-extract and finds the new dataset.
+GeoJSON, downloads, and gets exactly the 28 member communes; a commune of Bretagne is told to
+have no rows before any extraction; an editor then publishes the extract into a new dataset
+and into an existing one, and finds both.
 """
 from __future__ import annotations
 
@@ -34,7 +35,21 @@ def visible(driver, css: str):
     return found
 
 
-def extract_bordeaux_metropole_as_geojson(driver) -> str:
+def choose(driver, panel, text: str, expected: str) -> None:
+    """Type ``text`` in the territory box and pick the first suggestion with the keyboard."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    box = panel.find_element(By.CSS_SELECTOR, "input[role=combobox]")
+    box.clear()
+    box.send_keys(text)
+    option = wait(driver, visible(driver, ".dataclic-listbox [role=option]"), "no suggestion")
+    assert expected in option.text
+    box.send_keys(Keys.ARROW_DOWN, Keys.ENTER)
+    assert box.get_attribute("value") == expected
+
+
+def extract_bordeaux_metropole_as_geojson(driver, preview_line: str) -> str:
     """Search, choose, ask for GeoJSON, download; returns the download URL."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -53,8 +68,12 @@ def extract_bordeaux_metropole_as_geojson(driver) -> str:
     box.send_keys(Keys.ENTER)
     assert box.get_attribute("value") == "Bordeaux Métropole"
     wait(driver, visible(driver, ".dataclic-map svg path.dataclic-map-perimeter"), "no map")
-    wait(driver, lambda d: panel.find_element(By.CSS_SELECTOR, ".dataclic-preview").text,
-         "no preview line")
+    # Under the perimeter, the outline of what the file covers (Gironde, from its profile).
+    wait(driver, visible(driver, ".dataclic-map svg .dataclic-map-extent"), "no resource extent")
+    preview = wait(driver, lambda d: panel.find_element(By.CSS_SELECTOR,
+                                                        ".dataclic-preview").text,
+                   "no preview line")
+    assert preview == preview_line, preview
     modes = panel.find_elements(By.CSS_SELECTOR, "select.dataclic-mode")
     if modes:
         Select(modes[0]).select_by_value("filter")
@@ -93,7 +112,22 @@ def test_extract_and_publish_in_a_real_browser(demo_resource, portal, browser):
     assert "Choisissez d'abord un territoire" in error.text
     assert not call_action("dataclic_extract_list", resource_id=resource["id"])
 
-    href = extract_bordeaux_metropole_as_geojson(browser)
+    # A commune of Bretagne is outside the Gironde file: the preview says so before any
+    # extraction, and Download is disabled.
+    panel = browser.find_element(By.CSS_SELECTOR, "section.dataclic-extract")
+    choose(browser, panel, "35238", "Rennes")
+    none = wait(browser, lambda d: panel.find_element(By.CSS_SELECTOR, ".dataclic-preview")
+                .text.startswith("Aucune ligne"), "no 'no rows' preview for Rennes")
+    assert none
+    assert "text-danger" in panel.find_element(By.CSS_SELECTOR, ".dataclic-preview") \
+        .get_attribute("class")
+    button = panel.find_element(By.CSS_SELECTOR, "button.dataclic-download")
+    assert not button.is_enabled()
+    browser.execute_script("arguments[0].click()", button)
+    assert not call_action("dataclic_extract_list", resource_id=resource["id"])
+
+    # Before any extraction the count is estimated from the file's coverage ("≈").
+    href = extract_bordeaux_metropole_as_geojson(browser, "≈ 28 lignes pour Bordeaux Métropole")
     ARTIFACTS.mkdir(exist_ok=True)
     panel = browser.find_element(By.CSS_SELECTOR, "section.dataclic-extract")
     browser.execute_script("arguments[0].scrollIntoView()", panel)
@@ -141,7 +175,8 @@ def test_extract_and_publish_in_a_real_browser(demo_resource, portal, browser):
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".account.authed"),
          "login failed")
     browser.get(page)
-    extract_bordeaux_metropole_as_geojson(browser)
+    # Now it is exact: a finished extraction of the same file answers.
+    extract_bordeaux_metropole_as_geojson(browser, "28 lignes pour Bordeaux Métropole")
     publish = wait(browser, visible(browser, "form.dataclic-publish"), "no publish form")
     organization = Select(publish.find_element(By.CSS_SELECTOR, "select.dataclic-org"))
     organization.select_by_value(demo_resource["organization"]["id"])
@@ -155,3 +190,27 @@ def test_extract_and_publish_in_a_real_browser(demo_resource, portal, browser):
     assert "Bordeaux Métropole" in browser.page_source
     assert "Communes de Gironde" in browser.page_source
     browser.save_screenshot(str(ARTIFACTS / "published-dataset-fr.png"))
+
+    # The same extract, published into an existing dataset of the organisation: the source
+    # dataset itself gets one more resource, with its provenance.
+    browser.get(page)
+    # Now it is exact: a finished extraction of the same file answers.
+    extract_bordeaux_metropole_as_geojson(browser, "28 lignes pour Bordeaux Métropole")
+    publish = wait(browser, visible(browser, "form.dataclic-publish"), "no publish form")
+    publish.find_element(By.CSS_SELECTOR, "label[for$='-target-existing']").click()
+    datasets = wait(browser, lambda d: [o for o in publish.find_elements(
+        By.CSS_SELECTOR, "select.dataclic-dataset option") if o.text], "no dataset listed")
+    assert "Communes de Gironde" in {o.text for o in datasets}
+    Select(publish.find_element(By.CSS_SELECTOR, "select.dataclic-dataset")) \
+        .select_by_value(dataset["id"])
+    publish.find_element(By.CSS_SELECTOR, "button.dataclic-publish-button").click()
+    published = wait(browser, visible(browser, "a.dataclic-published-link"),
+                     "not published into the existing dataset")
+    assert published.text == dataset["name"]
+    published.click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "section.dataclic-provenance"),
+         "the existing dataset shows no provenance")
+    assert f"/fr/dataset/{dataset['name']}" in browser.current_url
+    shown = call_action("package_show", id=dataset["id"])
+    added = [r for r in shown["resources"] if r.get("dataclic_perimeter") == BORDEAUX_METROPOLE]
+    assert len(shown["resources"]) == 2 and len(added) == 1

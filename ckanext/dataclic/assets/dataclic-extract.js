@@ -11,6 +11,37 @@ ckan.module("dataclic-extract", function ($) {
   var POLL_MS = 400;
   var SVG_W = 240, SVG_H = 160, SVG_PAD = 6;
 
+  /* The panel's styles (kind badges keep >= 4.5:1 contrast: dark text on light fills). They
+   * ship inside this bundle so the resource page resolves one asset instead of two; they are
+   * added once, when the first panel starts. */
+  var PANEL_CSS = [
+    ".dataclic-combobox {position: relative;}",
+    ".dataclic-listbox {position: absolute;z-index: 1050;left: 0;right: 0;max-height: 18rem;overflow-y: auto;margin: 0.125rem 0 0;padding: 0;}",
+    ".dataclic-option {cursor: pointer;display: flex;align-items: baseline;gap: 0.375rem;}",
+    ".dataclic-option .dataclic-kind {margin-left: auto;}",
+    ".dataclic-option.active .dataclic-option-detail {color: inherit !important;}",
+    ".dataclic-empty {font-style: italic;}",
+    ".dataclic-kind {font-weight: 600;}",
+    ".dataclic-kind-commune, .dataclic-kind-arrondissement {background-color: #e7f1ff;color: #084298;}",
+    ".dataclic-kind-epci {background-color: #d1e7dd;color: #0a3622;}",
+    ".dataclic-kind-departement {background-color: #fff3cd;color: #664d03;}",
+    ".dataclic-kind-region {background-color: #e2d9f3;color: #3d2673;}",
+    ".dataclic-map {margin: 0 0 1rem;}",
+    ".dataclic-map svg {display: block;width: 240px;max-width: 100%;height: auto;background-color: #f8f9fa;border: 1px solid #dee2e6;border-radius: 0.375rem;}",
+    ".dataclic-map-perimeter {fill: rgba(13, 110, 253, 0.2);stroke: #0d6efd;stroke-width: 1.2;stroke-linejoin: round;}",
+    ".dataclic-map-extent {fill: none;stroke: #6c757d;stroke-width: 1;stroke-dasharray: 4 3;}",
+    ".dataclic-progress .progress {height: 1.25rem;}",
+    ".dataclic-extract [hidden] {display: none !important;}"
+  ].join("\n");
+
+  function addStyles() {
+    if (document.getElementById("dataclic-extract-css")) { return; }
+    var style = document.createElement("style");
+    style.id = "dataclic-extract-css";
+    style.textContent = PANEL_CSS;
+    document.head.appendChild(style);
+  }
+
   function format(template, values) {
     return String(template).replace(/\{(\w+)\}/g, function (whole, key) {
       return Object.prototype.hasOwnProperty.call(values, key) ? values[key] : whole;
@@ -18,10 +49,11 @@ ckan.module("dataclic-extract", function ($) {
   }
 
   return {
-    options: { resourceId: null, bounds: null },
+    options: { resourceId: null, bounds: null, departements: null },
 
     initialize: function () {
       var el = this.el;
+      addStyles();
       this.strings = {};
       try {
         this.strings = JSON.parse(el.find(".dataclic-strings").text() || "{}");
@@ -54,6 +86,7 @@ ckan.module("dataclic-extract", function ($) {
       this.$listbox.on("mousedown", "[role=option]", this._onOptionClick.bind(this));
       el.find(".dataclic-form").on("submit", this._onDownload.bind(this));
       el.find(".dataclic-format").on("change", this._onFormatChange.bind(this));
+      el.find("select.dataclic-mode").on("change", this._onModeChange.bind(this));
       el.find(".dataclic-retry").on("click", this._onRetry.bind(this));
       this.$publish.on("submit", this._onPublish.bind(this));
       this.$publish.find(".dataclic-target").on("change", this._onTargetChange.bind(this));
@@ -112,7 +145,7 @@ ckan.module("dataclic-extract", function ($) {
       this.perimeter = null;
       this.$input.removeAttr("data-perimeter");
       this.$map.prop("hidden", true);
-      this.$preview.text("");
+      this._clearPreview();
       clearTimeout(this.searchTimer);
       if (q.length < 2 && !/^\d/.test(q)) {
         this._closeList();
@@ -240,26 +273,56 @@ ckan.module("dataclic-extract", function ($) {
     _drawTerritory: function (item) {
       var self = this;
       var perimeter = item.id;
-      this.api("GET", "dataclic_territory_show",
-               { id: perimeter, geometry: true, tolerance: 0.002 }).then(function (shown) {
-        if (self.perimeter !== perimeter || !shown.geometry) { return; }
-        self._drawMap(shown);
+      Promise.all([
+        this.api("GET", "dataclic_territory_show", { id: perimeter, geometry: true, tolerance: 0.002 }),
+        this._extent()
+      ]).then(function (answers) {
+        if (self.perimeter !== perimeter || !answers[0].geometry) { return; }
+        self._drawMap(answers[0], answers[1]);
       }, function () { self.$map.prop("hidden", true); });
     },
 
-    _drawMap: function (shown) {
-      var svg = this.$map.find("svg").get(0);
-      var ns = "http://www.w3.org/2000/svg";
+    _rings: function (geometry) {
       var rings = [];
-      var geometry = shown.geometry;
-      var polygons = geometry.type === "Polygon" ? [geometry.coordinates]
+      var polygons = !geometry ? [] : geometry.type === "Polygon" ? [geometry.coordinates]
         : geometry.type === "MultiPolygon" ? geometry.coordinates : [];
       $.each(polygons, function (_i, polygon) {
         $.each(polygon, function (_j, ring) { rings.push(ring); });
       });
+      return rings;
+    },
+
+    /* What the map shows of the resource, fetched once: the outlines of the few départements
+     * its coverage holds, else its extent (bounding box), else nothing. */
+    _extent: function () {
+      var self = this;
+      if (this.extentPromise) { return this.extentPromise; }
+      var box = this.options.bounds;
+      var fallback = $.isArray(box) && box.length === 4 ? { rect: box, bounds: box } : null;
+      var departements = $.isArray(this.options.departements) ? this.options.departements : [];
+      if (!departements.length) {
+        this.extentPromise = Promise.resolve(fallback);
+        return this.extentPromise;
+      }
+      this.extentPromise = Promise.all(departements.map(function (code) {
+        return self.api("GET", "dataclic_territory_show",
+                        { id: "departement:" + code, geometry: true, tolerance: 0.01 })
+          .then(function (shown) { return self._rings(shown.geometry); },
+                function () { return []; });   // a code that is no département: skipped
+      })).then(function (parts) {
+        var rings = [].concat.apply([], parts);
+        return rings.length ? { rings: rings, bounds: self._ringBounds(rings) } : fallback;
+      });
+      return this.extentPromise;
+    },
+
+    _drawMap: function (shown, coverage) {
+      var svg = this.$map.find("svg").get(0);
+      var ns = "http://www.w3.org/2000/svg";
+      var rings = this._rings(shown.geometry);
       if (!rings.length) { this.$map.prop("hidden", true); return; }
       var b = shown.bounds || this._ringBounds(rings);
-      var extent = this.options.bounds;
+      var extent = coverage ? coverage.bounds : null;
       var view = extent ? [Math.min(b[0], extent[0]), Math.min(b[1], extent[1]),
                            Math.max(b[2], extent[2]), Math.max(b[3], extent[3])] : b;
       // Equirectangular projection scaled by cos(latitude): faithful enough for a thumbnail.
@@ -271,12 +334,20 @@ ckan.module("dataclic-extract", function ($) {
         return ((point[0] - view[0]) * kx * scale + ox).toFixed(1) + "," +
                ((view[3] - point[1]) * scale + oy).toFixed(1);
       }
-      var d = rings.map(function (ring) { return "M" + ring.map(project).join("L") + "Z"; }).join("");
+      function outline(list) {
+        return list.map(function (ring) { return "M" + ring.map(project).join("L") + "Z"; }).join("");
+      }
       while (svg.firstChild) { svg.removeChild(svg.firstChild); }
       var title = document.createElementNS(ns, "title");
       title.textContent = this.t("map_label", { name: shown.name });
       svg.appendChild(title);
-      if (extent) {
+      if (coverage && coverage.rings) {
+        var covered = document.createElementNS(ns, "path");
+        covered.setAttribute("d", outline(coverage.rings));
+        covered.setAttribute("class", "dataclic-map-extent");
+        covered.setAttribute("fill-rule", "evenodd");
+        svg.appendChild(covered);
+      } else if (coverage && coverage.rect) {
         var rect = document.createElementNS(ns, "rect");
         var p1 = project([extent[0], extent[3]]).split(","), p2 = project([extent[2], extent[1]]).split(",");
         rect.setAttribute("x", p1[0]); rect.setAttribute("y", p1[1]);
@@ -286,11 +357,12 @@ ckan.module("dataclic-extract", function ($) {
         svg.appendChild(rect);
       }
       var path = document.createElementNS(ns, "path");
-      path.setAttribute("d", d);
+      path.setAttribute("d", outline(rings));
       path.setAttribute("class", "dataclic-map-perimeter");
       path.setAttribute("fill-rule", "evenodd");
       svg.appendChild(path);
-      this.$map.find("figcaption").text(this.t("map_label", { name: shown.name }));
+      this.$map.find("figcaption").text(this.t("map_label", { name: shown.name }) +
+        (coverage ? " · " + this.t("map_extent") : ""));
       this.$map.prop("hidden", false);
     },
 
@@ -329,18 +401,43 @@ ckan.module("dataclic-extract", function ($) {
       return request;
     },
 
+    _onModeChange: function () {
+      if (this.perimeter) { this._preview(); }
+    },
+
+    _clearPreview: function () {
+      this.$preview.text("").removeClass("text-danger");
+      this._setUncovered(false);
+    },
+
+    /* A territory the resource does not cover: Download stays disabled until the territory
+     * or the selection mode changes. */
+    _setUncovered: function (uncovered) {
+      this.uncovered = uncovered;
+      if (this.busy) { return; }
+      this.$download.prop("disabled", uncovered);
+      if (uncovered) { this.$download.attr("aria-disabled", "true"); }
+      else { this.$download.removeAttr("aria-disabled"); }
+    },
+
     _preview: function () {
       var self = this;
       var perimeter = this.perimeter;
-      this.$preview.text("");
-      this.api("GET", "dataclic_extract_preview",
-               { resource_id: this.options.resourceId, perimeter: perimeter }).then(function (p) {
-        if (self.perimeter !== perimeter) { return; }
+      var query = { resource_id: this.options.resourceId, perimeter: perimeter };
+      var mode = this.el.find(".dataclic-mode").val();
+      if (mode) { query.mode = mode; }
+      this._clearPreview();
+      this.api("GET", "dataclic_extract_preview", query).then(function (p) {
+        if (self.perimeter !== perimeter || (query.mode || null) !== (self.el.find(".dataclic-mode").val() || null)) {
+          return;   // an answer for an older choice
+        }
         var name = p.perimeter_name || self.perimeterName;
         if (p.rows_estimate === null || p.rows_estimate === undefined) {
           self.$preview.text(self.t("preview_unknown", { name: name }));
         } else if (p.rows_estimate === 0) {
           self.$preview.text(self.t("preview_none")).addClass("text-danger");
+          self._setUncovered(p.covered === false);
+          self._announce(self.t("preview_none"));
           return;
         } else {
           self.$preview.text(self.t(p.exact ? "preview_exact" : "preview",
@@ -357,7 +454,7 @@ ckan.module("dataclic-extract", function ($) {
 
     _onDownload: function (event) {
       event.preventDefault();
-      if (this.busy) { return; }          // a second click while one runs starts nothing
+      if (this.busy || this.uncovered) { return; }   // a second click while one runs starts nothing
       if (!this.perimeter) {
         this._showError(this.t("choose_territory"), false);
         this.$input.trigger("focus");
@@ -424,6 +521,7 @@ ckan.module("dataclic-extract", function ($) {
     _done: function (record) {
       var self = this;
       this.busy = false;
+      this.uncovered = false;
       this.lastStep = null;
       this._setProgress(100);
       this.$bar.removeClass("progress-bar-animated progress-bar-striped");

@@ -257,7 +257,7 @@ def allowed_formats(profile: dict[str, Any] | None) -> list[str]:
 
 def detect(resource: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
     """Detect and store the profile of ``resource`` for its current content version."""
-    from ckanext.dataclic.extract import ExtractionError, ExtractionProfile, detect_profile
+    from ckanext.dataclic.extract import ExtractionError, detect_profile
 
     version = content_version(resource)
     current = store.get_profile(resource["id"])
@@ -282,13 +282,65 @@ def detect(resource: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
     if (current is not None and current.get("corrected") and current.get("profile")
             and found is not None and current["profile"].get("columns") == found.get("columns")):
         try:
-            ExtractionProfile.from_dict(current["profile"])
+            engine_profile(current["profile"])
             found, status, message, corrected = current["profile"], "detected", None, True
         except ExtractionError:
             pass
+    if status == "detected" and found is not None:
+        found = with_coverage(resource, found)
     store.save_profile(resource["id"], status=status, profile=found, message=message,
                        content_version=version, corrected=corrected)
     return store.get_profile(resource["id"]) or {}
+
+
+COVERAGE_MAX_BYTES = 4 << 30
+
+
+def engine_profile(stored: dict[str, Any]) -> Any:
+    """The engine's profile from a stored one (which may carry a ``coverage``)."""
+    from ckanext.dataclic.extract import ExtractionProfile
+
+    return ExtractionProfile.from_dict({k: v for k, v in stored.items() if k != "coverage"})
+
+
+def with_coverage(resource: dict[str, Any], profile: dict[str, Any]) -> dict[str, Any]:
+    """``profile`` with the file's coverage (codes present, rows per département, extent),
+    computed by reading its code and coordinate columns once; without it when the file
+    cannot be read or is over 4 GiB."""
+    from ckanext.dataclic.extract.coverage import compute_coverage
+
+    found = {k: v for k, v in profile.items() if k != "coverage"}
+    try:
+        path = source_file(resource)
+        if path.stat().st_size > COVERAGE_MAX_BYTES:
+            return found
+        found["coverage"] = compute_coverage(path, engine_profile(found))
+    except Exception:  # a coverage is a bonus: the profile stands without it
+        log.warning("No coverage for resource %s", resource.get("id"), exc_info=True)
+    return found
+
+
+TYING_FIELDS = ("format", "layer", "code_column", "code_slice", "geometry", "geometry_column",
+                "lat_column", "lon_column", "point_column", "wkt_column", "crs", "delimiter",
+                "encoding")
+
+
+def keeps_coverage(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """A corrected profile keeps the coverage when the columns that tie rows to territory
+    did not change."""
+    return all(before.get(k) == after.get(k) for k in TYING_FIELDS)
+
+
+def local_source(resource: dict[str, Any]) -> Path | None:
+    """The resource's file when it is already on this machine (never fetched here)."""
+    try:
+        path = upload_path(resource)
+    except SourceError:
+        return None
+    if path is None:
+        folder = settings().storage / "sources" / resource["id"]
+        path = folder / f"{content_version(resource)}.data"
+    return path if path.is_file() else None
 
 
 def profile_view(resource_id: str, record: dict[str, Any] | None) -> dict[str, Any]:
@@ -297,6 +349,10 @@ def profile_view(resource_id: str, record: dict[str, Any] | None) -> dict[str, A
                 "message": tk._("The profile of this resource has not been detected yet"),
                 "modes": [], "formats": [], "geometric": False, "corrected": False}
     profile = record.get("profile")
+    if profile and profile.get("coverage"):
+        from ckanext.dataclic.extract.coverage import public_view
+
+        profile = {**profile, "coverage": public_view(profile["coverage"])}
     message = record.get("message")
     if record["status"] == "pending":
         message = tk._("The profile of this resource is being detected")
@@ -447,7 +503,7 @@ class Heartbeat:
 
 def run(extraction_id: str) -> dict[str, Any] | None:
     """Run a queued extraction once: the first caller claims it, the others return."""
-    from ckanext.dataclic.extract import ExtractionError, ExtractionProfile, extract
+    from ckanext.dataclic.extract import ExtractionError, extract
     from ckanext.dataclic.territories import PerimeterError
 
     if not store.update_extraction(extraction_id, only_if_status=("queued",),
@@ -466,7 +522,7 @@ def run(extraction_id: str) -> dict[str, Any] | None:
             stored = store.get_profile(record["resource_id"])
             if not stored or not stored.get("profile"):
                 raise SourceError("This resource has no extraction profile")
-            profile = ExtractionProfile.from_dict(stored["profile"])
+            profile = engine_profile(stored["profile"])
             ref = referential()
             perimeter = ref.resolve(record["perimeter"])
             path = source_file(resource)

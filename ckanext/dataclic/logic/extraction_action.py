@@ -77,8 +77,10 @@ def dataclic_profile_update(context: dict[str, Any], data_dict: dict[str, Any]) 
     data = _validate(data_dict, schema.profile_update_schema(), context)
     resource = _resource(context, data["resource_id"])
     current = store.get_profile(resource["id"])
-    merged = dict((current or {}).get("profile") or {})
-    merged.update(data["profile"])
+    before = dict((current or {}).get("profile") or {})
+    coverage = before.pop("coverage", None)
+    merged = dict(before)
+    merged.update({k: v for k, v in data["profile"].items() if k != "coverage"})
     try:
         profile = ExtractionProfile.from_dict(merged)
     except (ExtractionError, TypeError, ValueError) as error:
@@ -90,8 +92,13 @@ def dataclic_profile_update(context: dict[str, Any], data_dict: dict[str, Any]) 
         if value and columns and value not in columns:
             raise tk.ValidationError({"profile": [tk._(
                 "The column {column} is not in the file").format(column=value)]})
+    corrected = profile.to_dict()
+    if coverage and service.keeps_coverage(before, corrected):
+        corrected["coverage"] = coverage
+    elif service.allowed_modes(corrected):
+        corrected = service.with_coverage(resource, corrected)
     store.save_profile(resource["id"], status="detected" if service.allowed_modes(
-        profile.to_dict()) else "none", profile=profile.to_dict(),
+        profile.to_dict()) else "none", profile=corrected,
         message=None if service.allowed_modes(profile.to_dict()) else
         "No commune-code column and no geometry were found in this file, so it cannot be "
         "cut to a territory",
@@ -101,33 +108,32 @@ def dataclic_profile_update(context: dict[str, Any], data_dict: dict[str, Any]) 
 
 @tk.side_effect_free
 def dataclic_extract_preview(context: dict[str, Any], data_dict: dict[str, Any]) -> dict:
-    """What an extraction would give, when it can be told at once.
+    """What an extraction would give, told without running it.
 
-    :returns: ``{perimeter, perimeter_name, rows_estimate, exact}``; ``rows_estimate`` is
-        known when an extraction of the same resource version and perimeter is cached.
+    :param resource_id: the resource
+    :param perimeter: ``kind:code``
+    :param mode: optional, as for ``dataclic_extract`` (default: the profile's first mode)
+    :returns: ``{perimeter, perimeter_name, mode, rows_estimate, exact, covered, source}``.
+        ``source`` says where the figure comes from: ``cache`` (a finished extraction of
+        the same file version and perimeter: exact), ``index`` (the engine's code index of
+        the file: exact), ``coverage`` (the file's coverage recorded with its profile: 0
+        and ``covered: false`` when none of the perimeter's communes, or for geometric
+        modes nothing of its extent, is in the file; else an estimate) or ``null`` (no
+        figure: ``rows_estimate`` is null).
     """
-    from ckanext.dataclic.extraction import service
-    from ckanext.dataclic.model import extraction as store
+    from ckanext.dataclic.extraction import preview
     from ckanext.dataclic.territories import PerimeterError
 
     tk.check_access("dataclic_extract_preview", context, data_dict)
     data = _validate(data_dict, schema.preview_schema(), context)
     resource = _resource(context, data["resource_id"])
     try:
-        perimeter = service.referential().resolve(data["perimeter"])
+        return preview.preview(resource, data["perimeter"], data.get("mode") or None)
     except PerimeterError as error:
         raise tk.ValidationError({"perimeter": [tk._(
             "This perimeter does not resolve: {reason}").format(reason=error)]}) from error
-    rows, exact = None, False
-    for record in store.list_extractions(resource_id=resource["id"], statuses=("done",),
-                                         limit=50):
-        if record["perimeter"] == perimeter.id and record["report"] \
-                and record["vintage"] == perimeter.vintage:
-            report = json.loads(record["report"])
-            rows, exact = report.get("rows_kept"), True
-            break
-    return {"perimeter": perimeter.id, "perimeter_name": perimeter.name,
-            "rows_estimate": rows, "exact": exact}
+    except preview.PreviewError as error:
+        raise tk.ValidationError({error.field: [error.message]}) from error
 
 
 def dataclic_extract(context: dict[str, Any], data_dict: dict[str, Any]) -> dict:

@@ -50,7 +50,8 @@ def extract_schema() -> dict[str, Any]:
 def preview_schema() -> dict[str, Any]:
     v = tk.get_validator
     return {"resource_id": [v("not_empty"), v("unicode_safe")],
-            "perimeter": [v("not_empty"), v("unicode_safe")]}
+            "perimeter": [v("not_empty"), v("unicode_safe")],
+            "mode": [v("ignore_missing"), v("unicode_safe")]}
 
 
 def extract_show_schema() -> dict[str, Any]:
