@@ -105,3 +105,85 @@ def test_point_index_equals_the_scan(tmp_path, ref, bordeaux):
     feats = json.loads((tmp_path / "idx.geojson").read_text())["features"]
     assert {f["properties"]["epci_siren"] for f in feats} == {"243300316"}
     assert any("\n" in f["properties"]["libelle"] for f in feats)
+
+
+def test_the_index_keeps_a_copy_of_the_rows_grouped_by_code(tmp_path, ref):
+    """The copy holds every data row once, each commune's rows in one block."""
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(LINES) + "\n", encoding="utf-8")
+    folder, _ = build_index(src, referential=ref)
+    data_rows = sorted(line + "\n" for line in LINES[1:])
+    copy = (folder / "rows.bin").read_text(encoding="utf-8")
+    assert sorted(copy.splitlines(keepends=True)) == data_rows
+    codes = [row.split(";")[0].strip() for row in copy.splitlines()]
+    blocks = [c for i, c in enumerate(codes) if i == 0 or codes[i - 1] != c]
+    assert len(blocks) == len(set(codes))  # one block per commune code
+
+
+def test_a_last_row_without_newline_stays_a_row(tmp_path, ref, bordeaux):
+    """The file's last record (no newline) sorts into the middle of the copy: it must not
+    run into the next record."""
+    src = tmp_path / "in.csv"
+    src.write_bytes(b"code_insee;v\r\n33063;a\r\n75056;b\r\n33281;c\r\n33063;d")
+    build_index(src, referential=ref)
+    extract(src, bordeaux, tmp_path / "scan.csv", referential=ref, use_index=False)
+    indexed = extract(src, bordeaux, tmp_path / "idx.csv", referential=ref)
+    assert indexed.report.index_used and indexed.report.rows_kept == 3
+    assert (tmp_path / "idx.csv").read_bytes() == (tmp_path / "scan.csv").read_bytes()
+    assert (tmp_path / "idx.csv").read_text().splitlines()[1:] == ["33063;a", "33281;c",
+                                                                    "33063;d"]
+
+
+def test_a_large_slice_is_read_row_by_row_in_file_order(tmp_path, ref, bordeaux, monkeypatch):
+    """Beyond the in-memory budget the slice is read from the source in file order: same
+    output, bounded memory."""
+    from ckanext.dataclic.extract import index, pointindex
+
+    monkeypatch.setattr(index, "IN_MEMORY_BYTES", 0)
+    monkeypatch.setattr(pointindex, "IN_MEMORY_BYTES", 0)
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(LINES) + "\n", encoding="utf-8")
+    build_index(src, referential=ref)
+    extract(src, bordeaux, tmp_path / "scan.csv", referential=ref, use_index=False)
+    indexed = extract(src, bordeaux, tmp_path / "idx.csv", referential=ref)
+    assert indexed.report.index_used
+    assert (tmp_path / "idx.csv").read_bytes() == (tmp_path / "scan.csv").read_bytes()
+    pts = _points_csv(tmp_path / "pts.csv")
+    build_index(pts, referential=ref)
+    scanned = extract(pts, bordeaux, tmp_path / "pscan.csv", referential=ref,
+                      use_index=False, mode="intersects")
+    indexed = extract(pts, bordeaux, tmp_path / "pidx.csv", referential=ref,
+                      mode="intersects")
+    assert indexed.report.index_used
+    assert (tmp_path / "pidx.csv").read_bytes() == (tmp_path / "pscan.csv").read_bytes()
+    assert indexed.report.rows_kept == scanned.report.rows_kept > 10
+
+
+def test_clustered_copy_in_buckets_matches_one_sort(tmp_path):
+    """Many small buckets (the dealing pass and the per-bucket sort) give the same copy as
+    sorting all records at once."""
+    import numpy as np
+
+    from ckanext.dataclic.extract import clustered
+
+    rng = np.random.default_rng(5)
+    rows = [f"{rng.integers(0, 40)};{'x' * int(rng.integers(0, 30))};{i}\n".encode()
+            for i in range(3000)]
+    src = tmp_path / "rows.csv"
+    src.write_bytes(b"".join(rows))
+    lengths = np.array([len(r) for r in rows], dtype=np.int32)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    keys = np.array([int(r.split(b";")[0]) for r in rows])
+    order = clustered.sort_order(keys)
+    expected = b"".join(rows[i] for i in order.tolist())
+    for bucket_bytes, read_bytes in ((1 << 30, 1 << 30), (1000, 777), (1, 1)):
+        out = tmp_path / f"copy-{bucket_bytes}"
+        out.mkdir()
+        old = clustered.BUCKET_BYTES, clustered.READ_BYTES
+        clustered.BUCKET_BYTES, clustered.READ_BYTES = bucket_bytes, read_bytes
+        try:
+            clustered.write_clustered(src, out, offsets, lengths, order)
+        finally:
+            clustered.BUCKET_BYTES, clustered.READ_BYTES = old
+        assert (out / "rows.bin").read_bytes() == expected
+        assert not (out / "buckets").exists()

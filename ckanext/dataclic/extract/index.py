@@ -1,11 +1,13 @@
 """A code index for CSV files, built once per file version.
 
 It stores, for every commune-code key met in the file, the byte offset and length of each
-record, sorted by key. Later extractions read the index slices for the perimeter's codes
-(memory-mapped) and copy just those records from the file: no scan of the whole input.
+record, sorted by key, and a copy of the records in that order (clustered.py). Later
+extractions read one block per run of the perimeter's codes from the copy and put the rows
+back in file order: no scan of the whole input.
 
 Layout: a folder ``<input name>.dataclic-index`` next to the input (or in ``index_dir``)
-holding ``meta.json`` and ``keys.npy`` / ``ptr.npy`` / ``offsets.npy`` / ``lengths.npy``.
+holding ``meta.json``, ``keys.npy`` / ``ptr.npy`` / ``offsets.npy`` / ``lengths.npy`` /
+``byte_ptr.npy`` and ``rows.bin`` (as large as the input's data).
 The index is used only if the input's size and modification time, and the profile's
 code column, still match.
 """
@@ -23,6 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .clustered import (
+    IN_MEMORY_BYTES,
+    ClusteredRows,
+    Column,
+    byte_pointers,
+    release_freed_memory,
+    sort_order,
+    write_clustered,
+)
 from .codes import CodeClassifier, key_code
 from .csvscan import KeptChunk, filter_csv_by_code
 from .errors import ExtractionError
@@ -30,7 +41,7 @@ from .profile import ExtractionProfile
 from .report import ExtractionReport
 from .sniff import read_csv_layout
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: with the clustered copy of the records (rows.bin)
 SUFFIX = ".dataclic-index"
 BATCH = 50_000
 Progress = Callable[[int, int], None]
@@ -55,15 +66,15 @@ def build_csv_index(source: Path, profile: ExtractionProfile, classifier: CodeCl
         raise ExtractionError("An index can be built for a CSV file with a commune-code column")
     started = time.perf_counter()
     layout = read_csv_layout(source, profile.encoding, profile.delimiter)
-    offsets: list[np.ndarray] = []
-    lengths: list[np.ndarray] = []
-    keys: list[np.ndarray] = []
+    guess = source.stat().st_size // 64  # rows, if records are ~64 bytes; grows if not
+    offsets, lengths, keys = Column(np.int64, guess), Column(np.int32, guess), Column(
+        np.int32, guess)
     odd: dict[str, list[tuple[int, int]]] = {}
 
     def collect(starts: Any, lens: Any, ks: Any, odd_text: list[tuple[int, str]]) -> None:
-        offsets.append(starts.astype(np.int64))
-        lengths.append(lens.astype(np.int32))
-        keys.append(ks.astype(np.int32))
+        offsets.append(starts)
+        lengths.append(lens)
+        keys.append(ks)
         for i, value in odd_text:
             odd.setdefault(value, []).append((int(starts[i]), int(lens[i])))
 
@@ -76,17 +87,20 @@ def build_csv_index(source: Path, profile: ExtractionProfile, classifier: CodeCl
         progress=progress, every_row=collect,
     ):
         pass
-    all_keys = np.concatenate(keys) if keys else np.empty(0, dtype=np.int32)
-    all_off = np.concatenate(offsets) if offsets else np.empty(0, dtype=np.int64)
-    all_len = np.concatenate(lengths) if lengths else np.empty(0, dtype=np.int32)
-    order = np.argsort(all_keys, kind="stable")
-    sorted_keys = all_keys[order]
-    uniq, first = np.unique(sorted_keys, return_index=True)
+    release_freed_memory()
+    order = sort_order(keys.array())
+    sorted_keys = keys.array()[order]
+    keys.data = None  # free it: only the sorted keys are needed from here
+    first = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
+    first = np.concatenate([[0], first]) if sorted_keys.size else first
+    uniq = sorted_keys[first]
     ptr = np.append(first, sorted_keys.size).astype(np.int64)
+    del sorted_keys
     plain = uniq >= 0
     classifier.learn(uniq[plain].astype(np.int64))
     known = np.zeros(uniq.size, dtype=np.uint8)
     known[plain] = classifier.status[uniq[plain]]
+    all_off, all_len = offsets.array(), lengths.array()
     folder = index_folder(source, None if index_dir is None else Path(index_dir))
     if not folder.parent.is_dir():
         raise ExtractionError(f"The index folder {folder.parent} does not exist")
@@ -97,7 +111,11 @@ def build_csv_index(source: Path, profile: ExtractionProfile, classifier: CodeCl
         np.save(tmp / "ptr.npy", ptr)
         np.save(tmp / "status.npy", known)
         np.save(tmp / "offsets.npy", all_off[order])
-        np.save(tmp / "lengths.npy", all_len[order])
+        sorted_len = all_len[order]
+        np.save(tmp / "lengths.npy", sorted_len)
+        np.save(tmp / "byte_ptr.npy", byte_pointers(sorted_len, ptr))
+        del sorted_len
+        write_clustered(source, tmp, all_off, all_len, order)
         meta = {
             "version": INDEX_VERSION, "kind": "code", "source": source.name, **fingerprint,
             "vintage": str(getattr(classifier.ref, "vintage", "")),
@@ -185,32 +203,83 @@ def filter_with_index(source: Path, index: CsvCodeIndex, classifier: CodeClassif
     for i in plain_idx[status == 2].tolist():
         unknown[key_code(int(keys[i]))] += int(counts[i])
     wanted = [int(i) for i in plain_idx[classifier.inside[kk]].tolist()]
-    ranges: list[tuple[Any, Any, list[str]]] = []
-    offsets = index.array("offsets")
-    lengths = index.array("lengths")
-    for i in wanted:
-        a, b = int(ptr[i]), int(ptr[i + 1])
-        ranges.append((offsets[a:b], lengths[a:b], [key_code(int(keys[i]))]))
+    odd_spans: list[tuple[Any, Any, str]] = []
     for value, spans in index.meta.get("odd", {}).items():
         key, known, norm = classifier.classify_text(value)
         if classifier.is_inside_text(key_code(key) if key >= 0 else norm, key):
             code = key_code(key) if key >= 0 else norm
             arr = np.array(spans, dtype=np.int64).reshape(-1, 2)
-            ranges.append((arr[:, 0], arr[:, 1], [code]))
+            odd_spans.append((arr[:, 0], arr[:, 1], code))
         elif not known:
             unknown[value.strip()] += len(spans)
     report.rows_unknown_code += sum(unknown.values())
     report.add_unknown(unknown)
+    offsets = index.array("offsets")
+    lengths = index.array("lengths")
+    blocks = _runs(wanted)
+    clustered = ClusteredRows(index.folder, lengths, ptr)
+    if sum(clustered.size(a, b) for a, b in blocks) <= IN_MEMORY_BYTES:
+        yield from _from_clustered(source, clustered, blocks, keys, offsets, odd_spans,
+                                   progress)
+        return
+    # A large slice: read it from the source in file order, record by record.
+    ranges = [(offsets[ptr[i]:ptr[i + 1]], lengths[ptr[i]:ptr[i + 1]],
+               key_code(int(keys[i]))) for i in wanted] + odd_spans
     if not ranges:
         return
     off = np.concatenate([np.asarray(r[0]) for r in ranges])
     lens = np.concatenate([np.asarray(r[1]) for r in ranges])
-    codes = np.concatenate([np.repeat(np.array(r[2] * 1, dtype=object), len(r[0]))
-                            for r in ranges])
+    codes = np.concatenate([np.full(len(r[0]), r[2], dtype=object) for r in ranges])
     order = np.argsort(off, kind="stable")  # keep the file's row order
     off, lens, codes = off[order], lens[order], codes[order]
     for start, records in read_rows_at(source, off, lens, progress):
         yield KeptChunk(records, codes[start:start + BATCH].tolist())
+
+
+def _runs(wanted: list[int]) -> list[tuple[int, int]]:
+    """Consecutive key indices as (first, last + 1) blocks."""
+    blocks: list[tuple[int, int]] = []
+    for i in wanted:
+        if blocks and blocks[-1][1] == i:
+            blocks[-1] = (blocks[-1][0], i + 1)
+        else:
+            blocks.append((i, i + 1))
+    return blocks
+
+
+def _from_clustered(source: Path, clustered: ClusteredRows, blocks: list[tuple[int, int]],
+                    keys: Any, offsets: Any, odd_spans: list[tuple[Any, Any, str]],
+                    progress: Progress | None) -> Iterator[KeptChunk]:
+    """The slice from the clustered copy (one read per block of keys), back in file order."""
+    import numpy as np
+
+    records: list[bytes] = []
+    where: list[Any] = []
+    codes: list[Any] = []
+    ptr = clustered.ptr
+    for (key_a, key_b), (a, part) in zip(blocks, clustered.read(blocks), strict=True):
+        records.extend(part)
+        where.append(np.asarray(offsets[a:a + len(part)]))
+        counts = np.diff(np.asarray(ptr[key_a:key_b + 1]))
+        codes.append(np.repeat(np.array([key_code(int(k)) for k in keys[key_a:key_b]],
+                                        dtype=object), counts))
+    for off, lens, code in odd_spans:
+        for _, part in read_rows_at(source, off, lens, None):
+            records.extend(part)
+        where.append(off)
+        codes.append(np.full(off.size, code, dtype=object))
+    if not records:
+        return
+    order = np.argsort(np.concatenate(where), kind="stable").tolist()
+    all_codes = np.concatenate(codes)
+    for start in range(0, len(order), BATCH):
+        part = order[start:start + BATCH]
+        chunk = [records[i] for i in part]
+        if not chunk[-1].endswith(b"\n"):
+            chunk[-1] += b"\n"
+        yield KeptChunk(chunk, all_codes[part].tolist())
+        if progress:
+            progress(min(start + BATCH, len(order)), len(order))
 
 
 def read_rows_at(

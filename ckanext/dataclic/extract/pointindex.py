@@ -1,9 +1,9 @@
 """A spatial index for CSV point files (lat/lon or x/y columns), built once per file version.
 
 Every record's coordinates, byte offset and length are stored sorted by a 1024 × 1024 grid
-cell over the file's extent. An extraction reads the index slices of the cells that meet the
-perimeter's bounding box (memory-mapped), tests those points exactly against the perimeter,
-and copies just the matching records from the file.
+cell over the file's extent, with a copy of the records in that order (clustered.py). An
+extraction reads the cells that meet the perimeter's bounding box (one read per run of
+cells), tests those points exactly against the perimeter and keeps the matching records.
 """
 
 from __future__ import annotations
@@ -17,6 +17,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .clustered import (
+    IN_MEMORY_BYTES,
+    ClusteredRows,
+    Column,
+    byte_pointers,
+    release_freed_memory,
+    sort_order,
+    write_clustered,
+)
 from .codes import CodeClassifier
 from .csvscan import filter_csv_by_code
 from .errors import ExtractionError
@@ -48,12 +57,12 @@ def build_points_index(source: Path, profile: ExtractionProfile, classifier: Cod
     started = time.perf_counter()
     fingerprint = _fingerprint(source)
     layout = read_csv_layout(source, profile.encoding, profile.delimiter)
-    offsets: list[Any] = []
-    lengths: list[Any] = []
+    guess = source.stat().st_size // 64  # rows, if records are ~64 bytes; grows if not
+    offsets, lengths = Column(np.int64, guess), Column(np.int32, guess)
 
     def collect(starts: Any, lens: Any, keys: Any, odd: Any) -> None:
-        offsets.append(starts.astype(np.int64))
-        lengths.append(lens.astype(np.int32))
+        offsets.append(starts)
+        lengths.append(lens)
 
     report = ExtractionReport()
     for _ in filter_csv_by_code(
@@ -62,16 +71,14 @@ def build_points_index(source: Path, profile: ExtractionProfile, classifier: Cod
         classifier=classifier, report=report, progress=progress, every_row=collect,
     ):
         pass
-    xs: list[Any] = []
-    ys: list[Any] = []
+    xs, ys = Column(np.float64, offsets.size), Column(np.float64, offsets.size)
     skipped = [0]
     for batch in read_csv_batches(source, profile, None, skipped):
-        xs.append(batch.x)
-        ys.append(batch.y)
-    off = np.concatenate(offsets) if offsets else np.empty(0, dtype=np.int64)
-    lens = np.concatenate(lengths) if lengths else np.empty(0, dtype=np.int32)
-    x = np.concatenate(xs) if xs else np.empty(0)
-    y = np.concatenate(ys) if ys else np.empty(0)
+        xs.append(np.asarray(batch.x, dtype=np.float64))
+        ys.append(np.asarray(batch.y, dtype=np.float64))
+    off, lens = offsets.array(), lengths.array()
+    x, y = xs.array(), ys.array()
+    release_freed_memory()
     if skipped[0] or x.size != off.size:
         raise ExtractionError(
             "Cannot index this file: some rows do not have as many fields as the header"
@@ -88,10 +95,13 @@ def build_points_index(source: Path, profile: ExtractionProfile, classifier: Cod
     ix = np.clip(((x[ok] - minx) / sx).astype(np.int64), 0, GRID - 1)
     iy = np.clip(((y[ok] - miny) / sy).astype(np.int64), 0, GRID - 1)
     key[ok] = ix * GRID + iy
-    order = np.argsort(key, kind="stable")
+    order = sort_order(key)
     skey = key[order]
-    uniq, first = np.unique(skey, return_index=True)
+    first = np.flatnonzero(skey[1:] != skey[:-1]) + 1
+    first = np.concatenate([[0], first]) if skey.size else first
+    uniq = skey[first]
     ptr = np.append(first, skey.size).astype(np.int64)
+    del skey
     folder = index_folder(source, index_dir)
     if not folder.parent.is_dir():
         raise ExtractionError(f"The index folder {folder.parent} does not exist")
@@ -103,10 +113,14 @@ def build_points_index(source: Path, profile: ExtractionProfile, classifier: Cod
         np.save(tmp / "x.npy", x[order])
         np.save(tmp / "y.npy", y[order])
         np.save(tmp / "offsets.npy", off[order])
-        np.save(tmp / "lengths.npy", lens[order])
+        sorted_len = lens[order]
+        np.save(tmp / "lengths.npy", sorted_len)
+        np.save(tmp / "byte_ptr.npy", byte_pointers(sorted_len, ptr))
+        del sorted_len, x, y
+        write_clustered(source, tmp, off, lens, order)
         meta = {
             "version": INDEX_VERSION, "kind": "points", "source": source.name, **fingerprint,
-            "profile": profile.to_dict(), "rows": int(x.size),
+            "profile": profile.to_dict(), "rows": int(off.size),
             "rows_without_geometry": int((~ok).sum()),
             "grid": {"minx": minx, "miny": miny, "sx": sx, "sy": sy, "n": GRID},
             "build_s": round(time.perf_counter() - started, 3),
@@ -155,18 +169,42 @@ def points_with_index(source: Path, folder: Path, meta: dict[str, Any], selectio
     report.rows_without_geometry += int(meta["rows_without_geometry"])
     cells = np.asarray(load("cells"))
     ptr = load("ptr")
-    spans = []
+    blocks = []
     if ix0 <= ix1 and iy0 <= iy1:
         for ix in range(ix0, ix1 + 1):
             a = int(np.searchsorted(cells, ix * n + iy0))
             b = int(np.searchsorted(cells, ix * n + iy1, side="right"))
             if a < b:
-                spans.append((int(ptr[a]), int(ptr[b])))
-    if not spans:
+                blocks.append((a, b))
+    if not blocks:
         return
     x_all, y_all = load("x"), load("y")
     off_all, len_all = load("offsets"), load("lengths")
-    idx = np.concatenate([np.arange(a, b) for a, b in spans])
+    clustered = ClusteredRows(folder, len_all, ptr)
+    if sum(clustered.size(a, b) for a, b in blocks) <= IN_MEMORY_BYTES:
+        # One read per block of cells from the clustered copy, then back to file order.
+        records: list[bytes] = []
+        picked: list[Any] = []
+        for start, part in clustered.read(blocks):
+            stop = start + len(part)
+            keep = selection.mask_xy(np.asarray(x_all[start:stop]),
+                                     np.asarray(y_all[start:stop]))
+            records.extend(r for r, k in zip(part, keep.tolist(), strict=True) if k)
+            picked.append(start + np.flatnonzero(keep))
+        idx = np.concatenate(picked)
+        order = np.argsort(np.asarray(off_all[idx]), kind="stable")
+        idx = idx[order]
+        x, y = np.asarray(x_all[idx]), np.asarray(y_all[idx])
+        ordered = order.tolist()
+        for start in range(0, len(ordered), BATCH):
+            chunk = [records[i] for i in ordered[start:start + BATCH]]
+            if chunk and not chunk[-1].endswith(b"\n"):
+                chunk[-1] += b"\n"
+            yield chunk, x[start:start + BATCH], y[start:start + BATCH]
+            if progress:
+                progress(min(start + BATCH, len(ordered)), len(ordered))
+        return
+    idx = np.concatenate([np.arange(int(ptr[a]), int(ptr[b])) for a, b in blocks])
     x = np.asarray(x_all[idx])
     y = np.asarray(y_all[idx])
     keep = selection.mask_xy(x, y)
