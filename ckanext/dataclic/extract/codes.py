@@ -100,6 +100,12 @@ class CodeClassifier:
             self._communes[code] = self.ref.current_commune(code)
         return self._communes[code]
 
+    def count_former(self, codes: list[str]) -> int:
+        """How many of ``codes`` are not current commune codes (rows remapped)."""
+        from collections import Counter
+
+        return sum(n for code, n in Counter(codes).items() if not self.is_current(code))
+
     def is_current(self, code: str) -> bool:
         if self.current_codes is None:
             com = self.commune(code)

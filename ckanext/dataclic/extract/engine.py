@@ -238,8 +238,7 @@ class _Run:
             )
         for chunk in chunks:
             self.report.rows_kept += len(chunk.records)
-            self.report.rows_remapped += sum(
-                1 for c in chunk.codes if not self.classifier.is_current(c))
+            self.report.rows_remapped += self.classifier.count_former(chunk.codes)
             if raw:
                 sink.write_raw(columns, chunk.records)
                 continue
@@ -357,8 +356,8 @@ class _Run:
                 codes = all_codes
             self.report.rows_kept += table.num_rows
             if codes is not None and self.mode == "filter":
-                self.report.rows_remapped += sum(
-                    1 for c in codes if c and not self.classifier.is_current(c))
+                self.report.rows_remapped += self.classifier.count_former(
+                    [c for c in codes if c])
             batch = Batch(columns=columns, table=table)
             if self.enrich:
                 if codes is None:
