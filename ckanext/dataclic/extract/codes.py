@@ -71,9 +71,14 @@ class CodeClassifier:
         import numpy as np
 
         fresh = keys[self.status[keys] == 0]
-        if fresh.size:
-            for k in np.unique(fresh).tolist():
-                self.status[k] = 1 if self.ref.is_known_code(key_code(k)) else 2
+        if not fresh.size:
+            return
+        known = getattr(self.ref, "known", None)  # the perimeter cache's key table
+        if isinstance(known, np.ndarray) and known.shape == self.status.shape:
+            self.status[fresh] = np.where(known[fresh], 1, 2)
+            return
+        for k in np.unique(fresh).tolist():
+            self.status[k] = 1 if self.ref.is_known_code(key_code(k)) else 2
 
     def classify_text(self, value: str) -> tuple[int, bool, str]:
         """(key or -1, known, normalised code) for a value that did not fit the fast path."""

@@ -7,6 +7,7 @@ hands back the raw bytes of the matching records. Nothing else is parsed.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,33 +34,36 @@ class KeptChunk:
     codes: list[str]  # the normalised code of each kept record
 
 
-def _record_chunks(path: Path, offset: int, chunk: int) -> Iterator[tuple[int, bytes, bool]]:
-    """(file offset, bytes, last) pieces of the file, each cut after its last newline, so
-    that a piece normally starts at a record boundary (a newline inside a quoted field can
-    fool the cut: the scan detects it and re-reads that piece with the one before)."""
-    with path.open("rb") as fh:
-        fh.seek(offset)
-        pending = b""
+def _record_chunks(path: Path, offset: int,
+                   chunk: int) -> Iterator[tuple[int, bytes, int, bool]]:
+    """(file offset, bytes, end, last) pieces of the file: ``bytes[:end]`` stops after the
+    piece's last newline, and the next piece is read from there, so that a piece normally
+    starts at a record boundary (a newline inside a quoted field can fool the cut: the scan
+    detects it and re-reads that piece with the one before). Nothing is copied but the
+    read itself."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
         pos = offset
+        size = chunk
         while True:
-            data = fh.read(chunk)
-            eof = len(data) < chunk
-            data = pending + data if pending else data
-            if eof:
+            data = os.pread(fd, size, pos)
+            if len(data) < size:
                 if data and not data.endswith(b"\n"):
                     data += b"\n"
-                yield pos, data, True
+                yield pos, data, len(data), True
                 return
             cut = data.rfind(b"\n")
             if cut < 0:
-                if len(data) > MAX_RECORD_BYTES:
+                if size > MAX_RECORD_BYTES:
                     raise ExtractionError(
                         f"{path.name}: a line longer than {MAX_RECORD_BYTES >> 20} MiB")
-                pending = data
+                size *= 2
                 continue
-            pending = data[cut + 1:]
-            yield pos, data[:cut + 1], False
+            yield pos, data, cut + 1, False
             pos += cut + 1
+            size = chunk
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -98,8 +102,8 @@ def _outside_quotes(pos: np.ndarray, quotes: np.ndarray) -> np.ndarray:
     return pos[keep]
 
 
-def _scan_records(buf: bytes, delim: int, k: int, header_width: int, slice_start: int,
-                  sliced: bool) -> ScannedChunk:
+def _scan_records(buf: bytes, end: int, delim: int, k: int, header_width: int,
+                  slice_start: int, sliced: bool) -> ScannedChunk:
     """All the per-byte and per-record work on one buffer; NumPy releases the GIL, so two
     buffers are scanned at once on two cores.
 
@@ -109,11 +113,11 @@ def _scan_records(buf: bytes, delim: int, k: int, header_width: int, slice_start
     the entries between its newline and the previous one."""
     import numpy as np
 
-    arr = np.frombuffer(buf, dtype=np.uint8)
+    arr = np.frombuffer(buf, dtype=np.uint8, count=end)
     mask = arr == delim
     mask |= arr == 10
     pos = np.flatnonzero(mask)
-    if buf.find(b'"') >= 0:
+    if buf.find(b'"', 0, end) >= 0:
         pos = _outside_quotes(pos, np.flatnonzero(arr == 34))
     kind = arr[pos]
     nl_at = np.flatnonzero(kind == 10)  # index in ``pos`` of each record's newline
@@ -152,7 +156,7 @@ def _scan_records(buf: bytes, delim: int, k: int, header_width: int, slice_start
     return ScannedChunk(buf, arr, starts, ends, fstart, fend, keys, mismatched, last + 1)
 
 
-def _scanned(path: Path, offset: int, chunk: int, scan: Callable[[bytes], ScannedChunk],
+def _scanned(path: Path, offset: int, chunk: int, scan: Callable[[bytes, int], ScannedChunk],
              total: int, progress: Progress | None
              ) -> Iterator[tuple[int, ScannedChunk, bool]]:
     """Scanned chunks in file order, two in flight on a thread pool."""
@@ -171,29 +175,30 @@ def _scanned(path: Path, offset: int, chunk: int, scan: Callable[[bytes], Scanne
                 if item is None:
                     exhausted = True
                     break
-                pos, data, last = item
-                pending.append((pos, data, last, pool.submit(scan, data)))
+                pos, data, end, last = item
+                pending.append((pos, data, end, last, pool.submit(scan, data, end)))
                 exhausted = last
             if not pending:
                 return
-            pos, data, last, fut = pending.popleft()
+            pos, data, end, last, fut = pending.popleft()
             if carry:
                 # The previous chunk ended inside a quoted field: this one did not start at
                 # a record boundary, so scan it again behind the unfinished record.
                 fut.cancel()
-                pos, data = carry_pos, carry + data
-                if len(data) > MAX_RECORD_BYTES + chunk:
+                pos, data = carry_pos, carry + data[:end]
+                end = len(data)
+                if end > MAX_RECORD_BYTES + chunk:
                     raise ExtractionError(
                         f"{path.name}: a record longer than {MAX_RECORD_BYTES >> 20} MiB "
                         "(an unbalanced quote?)"
                     )
-                result = scan(data)
+                result = scan(data, end)
             else:
                 result = fut.result()
-            carry = data[result.tail:]
+            carry = data[result.tail:end]
             carry_pos = pos + result.tail
             if progress:
-                progress(min(pos + len(data), total), total)
+                progress(min(pos + end, total), total)
             yield pos, result, last
             if last:
                 if carry.strip():
@@ -223,8 +228,8 @@ def filter_csv_by_code(
     sliced = code_slice is not None
     slice_start = code_slice[0] if code_slice else 0
 
-    def scan(buf: bytes) -> ScannedChunk:
-        return _scan_records(buf, ord(delimiter), code_index, header_width, slice_start,
+    def scan(buf: bytes, end: int) -> ScannedChunk:
+        return _scan_records(buf, end, ord(delimiter), code_index, header_width, slice_start,
                              sliced)
 
     unknown: Counter[str] = Counter()
