@@ -73,6 +73,7 @@ def run_job(source_id: str) -> dict[str, Any]:
         obj = HarvestObject.get(obj_id)
         queue.fetch_and_import_stages(harvester, obj)
         results[obj.guid] = {
+            "obj_id": obj_id,
             "status": obj.report_status,
             "package_id": obj.package_id,
             "errors": [e.message for e in obj.errors],

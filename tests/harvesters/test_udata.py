@@ -163,6 +163,30 @@ def test_unchanged_records_skip_the_import_stage_but_changes_still_import(server
     assert all("reseau" in {t["name"] for t in show(pid)["tags"]} for pid in ids.values())
 
 
+def test_datasets_are_listed_under_their_source_right_after_each_job(server, org, cfg):
+    from ckan.tests import helpers
+
+    datasets = [udata_dataset(1), udata_dataset(2)]
+    search_route(server, datasets)
+    source = make_source(server.url + "/api/1/", "dataclic_udata", cfg, org)
+
+    def by_source() -> dict[str, str]:
+        # what the harvest source page lists: a search on the source's id
+        found = helpers.call_action("package_search",
+                                    fq=f'harvest_source_id:"{source["id"]}"')["results"]
+        extras = [{e["key"]: e["value"] for e in d["extras"]} for d in found]
+        return {e["dataclic_remote_id"]: e["harvest_object_id"] for e in extras}
+
+    first = run_job(source["id"])
+    objects = {guid: o["obj_id"] for guid, o in first["objects"].items()}
+    assert by_source() == objects
+    datasets[0] = udata_dataset(1, "2026-02-01T00:00:00+00:00")
+    second = run_job(source["id"])
+    assert statuses(second)[datasets[0]["id"]] == "updated"
+    # the index names the object that wrote the dataset
+    assert by_source()[datasets[0]["id"]] == second["objects"][datasets[0]["id"]]["obj_id"]
+
+
 def test_keep_mode_marks_instead_of_deleting(server, org, cfg):
     datasets = [udata_dataset(1), udata_dataset(2)]
     search_route(server, datasets)

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import ckan.plugins as p
 import ckan.plugins.toolkit as tk
+import sqlalchemy as sa
 from ckan import model
 from ckan.lib.munge import munge_filename, munge_name, munge_tag
 from ckanext.harvest.harvesters.base import HarvesterBase
@@ -615,13 +616,23 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
         data = {**package, "resources": [
             {k: v for k, v in r.items() if not k.startswith("_")} for r in package["resources"]
         ]}
+        if existing is None:
+            data["name"] = self._free_name(draft.name_hint, package_id)
+        else:
+            data["name"] = existing.name  # stable URL across re-harvests
+            data["state"] = "active"
+        # ckanext-harvest indexes a dataset with its source (``harvest_source_id``, which the
+        # source page searches on) from the dataset's current harvest object: make this
+        # object current before the action indexes the dataset. The package row comes with
+        # the action, hence the deferred foreign key (as ckanext-harvest's own harvesters do).
+        self._make_current(harvest_object, previous, package_id, commit=False)
+        model.Session.execute(
+            sa.text("SET CONSTRAINTS harvest_object_package_id_fkey DEFERRED"))
+        model.Session.flush()
         try:
             if existing is None:
-                data["name"] = self._free_name(draft.name_hint, package_id)
                 tk.get_action("package_create")(self._context(), data)
             else:
-                data["name"] = existing.name  # stable URL across re-harvests
-                data["state"] = "active"
                 tk.get_action("package_update")(self._context(), data)
         except tk.ValidationError as exc:
             model.Session.rollback()
