@@ -144,16 +144,19 @@ def cpu_seconds(pid: int) -> float:
 
 
 def consumer_seconds(db_url: str, job_id: str) -> float:
-    """From the gather consumer taking the job to the last import: the consumers' own time,
-    without the start-up of the `ckan harvester run` command that queued the job."""
+    """From the gather consumer taking the job to the last object closed (imported, or found
+    unchanged at the fetch or the gather stage): the consumers' own time, without the
+    start-up of the `ckan harvester run` command that queued the job."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(db_url)
     with engine.connect() as conn:
         seconds = conn.execute(sa.text(
-            "select extract(epoch from (max(o.import_finished) - j.gather_started)) "
+            "select extract(epoch from (greatest(max(o.import_finished), max(o.fetch_finished), "
+            "j.gather_finished) - j.gather_started)) "
             "from harvest_job j join harvest_object o on o.harvest_job_id = j.id "
-            "where j.id = :j group by j.gather_started"), {"j": job_id}).scalar()
+            "where j.id = :j group by j.gather_started, j.gather_finished"),
+            {"j": job_id}).scalar()
     engine.dispose()
     return float(seconds or 0.0)
 

@@ -78,6 +78,14 @@ def run_job(source_id: str) -> dict[str, Any]:
             "package_id": obj.package_id,
             "errors": [e.message for e in obj.errors],
         }
+    # objects closed at the gather stage (unchanged) are never queued: report them too
+    for obj in HarvestObject.filter(harvest_job_id=job.id).all():
+        results.setdefault(obj.guid, {
+            "obj_id": obj.id,
+            "status": obj.report_status,
+            "package_id": obj.package_id,
+            "errors": [e.message for e in obj.errors],
+        })
     toolkit.get_action("harvest_jobs_run")(context, {"source_id": source_id})
     model.Session.remove()
     job = HarvestJob.get(job_dict["id"])

@@ -130,12 +130,20 @@ def test_unchanged_change_and_deletion(server, org, cfg):
     assert sorted(statuses(fifth).values()) == ["not modified"] * 2
 
 
-def test_unchanged_records_skip_the_import_stage_but_changes_still_import(server, org, cfg):
+@pytest.mark.parametrize("listing", [True, False], ids=["listed", "fetched-one-by-one"])
+def test_unchanged_records_skip_the_import_stage_but_changes_still_import(
+    server, org, cfg, listing
+):
     from ckan.tests import helpers
     from ckanext.harvest.model import HarvestObject
 
     datasets = [udata_dataset(n) for n in range(1, 4)]
-    search_route(server, datasets)
+    if listing:  # the listing carries the records: unchanged ones are closed at gather
+        search_route(server, datasets)
+    else:  # each record is fetched: unchanged ones are closed at the fetch stage
+        cfg = {"datasets": [d["id"] for d in datasets], "max_retries": 0}
+        for d in datasets:
+            server.routes[f"/api/1/datasets/{d['id']}/"] = Reply.json(d)
     source = make_source(server.url + "/api/1/", "dataclic_udata", cfg, org)
     first = run_job(source["id"])
     ids = {guid: o["package_id"] for guid, o in first["objects"].items()}
@@ -143,10 +151,13 @@ def test_unchanged_records_skip_the_import_stage_but_changes_still_import(server
 
     second = run_job(source["id"])
     assert sorted(statuses(second).values()) == ["not modified"] * 3
+    assert second["status"] == "Finished"
     objects = HarvestObject.filter(harvest_job_id=second["job_id"]).all()
-    # closed at the fetch stage: no import stage ran, the datasets were not written
+    # no import stage ran and the datasets were not written
     assert [o.import_started for o in objects] == [None] * 3
+    assert [o.fetch_started is None for o in objects] == [listing] * 3
     assert all(o.current for o in objects)
+    assert HarvestObject.filter(current=True).count() == 3
     assert {guid: show(pid)["metadata_modified"] for guid, pid in ids.items()} == modified
 
     # a dataset deleted by hand is restored; a config change reaches every dataset
