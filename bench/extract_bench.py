@@ -28,6 +28,8 @@ OUT = HERE / "out"
 PY = sys.executable
 DATACLIC = str(Path(PY).with_name("dataclic"))
 PEERS = str(HERE / "extract_peers.py")
+WARM = str(HERE / "warm.py")
+WORK_TIME = OUT / "work_time.json"
 
 sys.path.insert(0, str(HERE))
 
@@ -40,6 +42,7 @@ class Tool:
     engine: bool = False
     variant: bool = False  # another mode of the engine: not a peer
     times: list[float] = field(default_factory=list)
+    warm_times: list[float] = field(default_factory=list)
     rss_mib: float = 0.0
     rows: int | None = None
     checksum: str = ""
@@ -53,7 +56,8 @@ class Spawner:
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen([PY, __file__, "--spawner"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, text=True,
+                                     env={**os.environ, "BENCH_WORK_TIME": str(WORK_TIME)})
 
     def run(self, argv: list[str]) -> tuple[float, float, int, str]:
         assert self.proc.stdin and self.proc.stdout
@@ -89,6 +93,32 @@ def run_measured(argv: list[str]) -> tuple[float, float, int, str]:
     """Wall time (s), peak RSS (MiB), exit code and stderr tail of one process."""
     assert SPAWNER is not None
     return SPAWNER.run(argv)
+
+
+def warm_argv(tool: Tool) -> list[str] | None:
+    """The same work in a process whose libraries are loaded first (bench/warm.py)."""
+    if tool.argv[0] == DATACLIC and tool.output is not None:
+        return [PY, WARM, "dataclic", *tool.argv[1:]]
+    if tool.argv[:2] == [PY, PEERS]:
+        return [PY, WARM, "peer", *tool.argv[2:]]
+    return None
+
+
+def run_warm(tool: Tool, repeat: int) -> None:
+    argv = warm_argv(tool)
+    if argv is None or tool.error:
+        return
+    for _ in range(repeat):
+        if tool.output is not None and tool.output.exists():
+            tool.output.unlink()
+        if WORK_TIME.exists():
+            WORK_TIME.unlink()
+        _, _, rc, err = run_measured(argv)
+        if rc != 0 or not WORK_TIME.exists():
+            tool.error = "warm run: " + (err.strip().splitlines()[-1] if err.strip()
+                                         else f"exit {rc}")
+            return
+        tool.warm_times.append(json.loads(WORK_TIME.read_text())["work_s"])
 
 
 def cat_time(path: Path, repeat: int) -> float:
@@ -269,7 +299,7 @@ def warm_perimeter_cache(tools: list[Tool]) -> None:
 
 
 def run_workload(label: str, src: Path, id_column: str, tools: list[Tool], repeat: int,
-                 skip: set[str]) -> dict:
+                 skip: set[str], warm: bool = False) -> dict:
     warm_perimeter_cache(tools)
     cat = cat_time(src, repeat)
     for tool in tools:
@@ -291,7 +321,38 @@ def run_workload(label: str, src: Path, id_column: str, tools: list[Tool], repea
                 tool.rows, tool.checksum = len(ids), checksum(ids)
             except Exception as exc:  # noqa: BLE001 - reported in the table
                 tool.error = f"unreadable output: {exc}"
-    return report_table(label, src, cat, tools)
+        if warm:
+            run_warm(tool, repeat)
+    table = report_table(label, src, cat, tools)
+    if warm:
+        table["warm"] = report_warm_table(label, cat, tools)
+    return table
+
+
+def report_warm_table(label: str, cat: float, tools: list[Tool]) -> list[dict]:
+    """Work time in a warm process: libraries loaded, the file never seen."""
+    peer_times = [statistics.median(t.warm_times) for t in tools
+                  if t.warm_times and not t.engine and not t.variant]
+    peer_times += [statistics.median(t.times) for t in tools if t.name == "ogr2ogr" and t.times]
+    best = min(peer_times, default=None)
+    print(f"\n### {label}, warm process (libraries loaded, file cold; ogr2ogr: its whole "
+          f"process), cat {cat:.3f} s")
+    print("| tool | median s | × best peer | × cat |")
+    print("|---|---|---|---|")
+    rows = []
+    for t in tools:
+        if t.warm_times:
+            med = statistics.median(t.warm_times)
+        elif t.name == "ogr2ogr" and t.times:
+            med = statistics.median(t.times)
+        else:
+            continue
+        ratio = f"{med / best:.2f}" if best and (t.engine or t.variant) else "–"
+        print(f"| {t.name} | {med:.3f} | {ratio} | {med / cat:.1f} |")
+        rows.append({"tool": t.name, "median_s": round(med, 4), "times": t.warm_times,
+                     "ratio_best_peer": round(med / best, 3) if best else None,
+                     "ratio_cat": round(med / cat, 2)})
+    return rows
 
 
 def report_table(label: str, src: Path, cat: float, tools: list[Tool]) -> dict:
@@ -343,6 +404,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", default="W1,W2-csv,W2-gpkg,W2-fgb,W3",
                         help="comma-separated workloads")
+    parser.add_argument("--warm", action="store_true",
+                        help="also time each Python tool's work in a process whose libraries "
+                             "are already loaded (bench/warm.py), as a portal's worker runs")
     parser.add_argument("--skip", default="", help="comma-separated tools to leave out "
                         "(e.g. ogr2ogr,python-csv,geopandas at full size)")
     args = parser.parse_args()
@@ -362,7 +426,7 @@ def main() -> None:
             src, idc, tools = workload_w3(args.scale)
         else:
             parser.error(f"unknown workload {label}")
-        results.append(run_workload(label, src, idc, tools, args.repeat, skip))
+        results.append(run_workload(label, src, idc, tools, args.repeat, skip, args.warm))
     SPAWNER.close()
     out = OUT / f"extract_bench_{args.scale:g}.json"
     out.write_text(json.dumps({"scale": args.scale, "repeat": args.repeat,

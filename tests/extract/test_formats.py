@@ -205,3 +205,42 @@ def test_polygons_intersect_and_clip(tmp_path, ref, bordeaux):
         if inter.area > 0:
             assert abs(clipped[f"c{i}"].area - inter.area) < 1e-9
     assert all(per.buffer(1e-9).contains(g) for g in clipped.values())
+
+
+def test_geopackage_read_through_its_rtree_keeps_every_shape(tmp_path, ref, bordeaux):
+    """A layer whose name needs quoting, mixing points, polygons and a missing geometry, read
+    through its R-tree: the same features as shapely's own test, in file order."""
+    import geopandas as gpd
+
+    ids, x, y = grid()
+    geoms = list(gpd.points_from_xy(x, y))
+    geoms[3] = shapely.box(-0.62, 44.82, -0.55, 44.87)  # a square inside Bordeaux
+    geoms[5] = None
+    src = tmp_path / "mixed.gpkg"
+    gdf = gpd.GeoDataFrame({"ident": ids}, geometry=geoms, crs="EPSG:4326")
+    layer = 'points "de" Bordeaux'
+    pyogrio.write_dataframe(gdf, src, layer=layer, geometry_type="Unknown")
+    assert pyogrio.read_info(src, layer=layer)["capabilities"]["fast_spatial_filter"]
+    out = tmp_path / "out.csv"
+    result = extract(src, bordeaux, out, referential=ref, mode="intersects")
+    hit = [i for i, g in zip(ids, geoms, strict=True)
+           if g is not None and shapely.intersects(bordeaux.geometry, g)]
+    lines = out.read_text(encoding="utf-8").splitlines()
+    col = lines[0].split(";").index("ident")
+    assert [line.split(";")[col] for line in lines[1:]] == hit  # file order
+    assert "p3" in hit and result.report.rows_kept == len(hit)
+
+
+def test_point_wkb_is_decoded_without_shapely_only_when_safe():
+    from ckanext.dataclic.extract.readers import points_from_wkb
+
+    pts = shapely.points([1.5, -0.5], [44.0, 45.25])
+    x, y = points_from_wkb(pa.array(list(shapely.to_wkb(pts)) + [None]))
+    assert x[:2].tolist() == [1.5, -0.5] and y[:2].tolist() == [44.0, 45.25]
+    assert np.isnan(x[2]) and np.isnan(y[2])
+    big_endian = shapely.to_wkb(pts, byte_order=0)
+    assert points_from_wkb(pa.array(list(big_endian))) is None
+    three_d = shapely.to_wkb(shapely.points([1.0], [2.0], [3.0]))
+    assert points_from_wkb(pa.array(list(three_d))) is None
+    mixed = shapely.to_wkb(np.array([pts[0], shapely.box(0, 0, 1, 1)]))
+    assert points_from_wkb(pa.array(list(mixed))) is None

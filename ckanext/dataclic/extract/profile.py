@@ -419,28 +419,51 @@ def ogr_source(path: Path, fmt: str) -> str:
     return str(path)
 
 
+SAMPLE_FEATURES = 500  # features read to recognise a commune-code column
+
+
 def _detect_ogr(path: Path, fmt: str, oracle: CodeOracle, layer: str | None) -> ExtractionProfile:
     import pyogrio
 
     source = ogr_source(path, fmt)
+
+    def layer_names() -> list[str]:
+        try:
+            return [str(x[0]) for x in pyogrio.list_layers(source)]
+        except Exception as exc:
+            raise ExtractionError(f"{path.name} is not a readable {fmt} file") from exc
+
     try:
-        layers = [str(x[0]) for x in pyogrio.list_layers(source)]
-    except Exception as exc:
-        raise ExtractionError(f"{path.name} is not a readable {fmt} file") from exc
-    if not layers:
-        raise ExtractionError(f"{path.name} holds no layer")
-    if layer is None:
-        layer = layers[0]
-    elif layer not in layers:
-        raise ExtractionError(f"No layer {layer!r} in {path.name}; layers are: {', '.join(layers)}")
-    try:
+        # Without a layer name, read_info describes the first layer (and names it).
         info = pyogrio.read_info(source, layer=layer)
-        _, table = pyogrio.read_arrow(source, layer=layer, max_features=2000, read_geometry=False)
     except Exception as exc:
+        names = layer_names()
+        if not names:
+            raise ExtractionError(f"{path.name} holds no layer") from exc
+        if layer is not None and layer not in names:
+            raise ExtractionError(
+                f"No layer {layer!r} in {path.name}; layers are: {', '.join(names)}") from exc
         raise ExtractionError(f"{path.name}: cannot read layer {layer!r} ({exc})") from exc
+    layer = str(info.get("layer_name") or layer or "")
+    if not layer:
+        names = layer_names()
+        if not names:
+            raise ExtractionError(f"{path.name} holds no layer")
+        layer = names[0]
+    # Commune codes are text or whole numbers: only those columns are sampled.
+    types = info.get("ogr_types")
+    sampled = [str(c) for c, t in zip(info["fields"], types, strict=False)
+               if t in ("OFTString", "OFTInteger", "OFTInteger64")] if types is not None else None
+    table = None
+    if sampled is None or sampled:
+        try:
+            _, table = pyogrio.read_arrow(source, layer=layer, max_features=SAMPLE_FEATURES,
+                                          read_geometry=False, columns=sampled)
+        except Exception as exc:
+            raise ExtractionError(f"{path.name}: cannot read layer {layer!r} ({exc})") from exc
     columns = [str(c) for c in info["fields"]]
     samples = {c: ["" if v is None else str(v) for v in table.column(c).to_pylist()]
-               for c in columns if c in table.column_names}
+               for c in columns if table is not None and c in table.column_names}
     code, cut = find_code_column(columns, samples, oracle)
     crs = info.get("crs")
     crs = normalise_crs(crs) if crs else "EPSG:4326"

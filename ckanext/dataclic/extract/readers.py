@@ -177,6 +177,51 @@ def read_parquet_batches(path: Path, profile: ExtractionProfile,
             yield attach_geometry(table, profile)
 
 
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _rtree_query(info: dict[str, Any], bbox: tuple[float, ...]) -> str | None:
+    """For a GeoPackage layer with a spatial index, the SQL that reads the features whose
+    R-tree box meets ``bbox``, in file order. Through GDAL's SQL on the GeoPackage it takes
+    about half the time of the generic spatial filter (which tests every candidate again)."""
+    table, geom, fid = info.get("layer_name"), info.get("geometry_name"), info.get("fid_column")
+    if not (table and geom and fid and (info.get("capabilities") or {}).get(
+            "fast_spatial_filter")):
+        return None
+    minx, miny, maxx, maxy = (float(v) for v in bbox)
+    return (f"SELECT * FROM {_quoted(table)} WHERE {_quoted(fid)} IN "
+            f"(SELECT id FROM {_quoted(f'rtree_{table}_{geom}')} WHERE minx <= {maxx!r} "
+            f"AND maxx >= {minx!r} AND miny <= {maxy!r} AND maxy >= {miny!r})")
+
+
+def points_from_wkb(column: Any) -> tuple[Any, Any] | None:
+    """(x, y) of a WKB column made only of 2D points (NaN where null or empty), decoded with
+    array arithmetic; None when the column holds anything else."""
+    import numpy as np
+    import pyarrow as pa
+
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if len(arr) == 0 or not (pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type)):
+        return None
+    width = np.int64 if pa.types.is_large_binary(arr.type) else np.int32
+    offsets = np.frombuffer(arr.buffers()[1], dtype=width)[arr.offset:arr.offset + len(arr) + 1]
+    starts = offsets[:-1].astype(np.int64)
+    valid = np.ones(len(arr), dtype=bool) if arr.null_count == 0 else np.asarray(
+        arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if not (np.diff(offsets)[valid] == 21).all():
+        return None
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
+    head = data[starts[valid, None] + np.arange(5)]
+    if not (head == np.array([1, 1, 0, 0, 0], dtype=np.uint8)).all():  # little-endian Point
+        return None
+    x = np.full(len(arr), np.nan)
+    y = np.full(len(arr), np.nan)
+    coords = data[starts[valid, None] + np.arange(5, 21)].copy().view("<f8")
+    x[valid], y[valid] = coords[:, 0], coords[:, 1]
+    return x, y
+
+
 def read_ogr_batches(path: Path, profile: ExtractionProfile, bbox: tuple[float, ...] | None,
                      progress: Progress | None) -> Iterator[SourceBatch]:
     import pyarrow as pa
@@ -185,16 +230,22 @@ def read_ogr_batches(path: Path, profile: ExtractionProfile, bbox: tuple[float, 
     from pyogrio.raw import open_arrow
 
     source = ogr_source(path, profile.format)
-    total = 0
+    info: dict[str, Any] = {}
     try:
-        total = int(pyogrio.read_info(source, layer=profile.layer).get("features") or 0)
-    except Exception:  # noqa: BLE001 - the count only drives progress
-        total = 0
+        info = pyogrio.read_info(source, layer=profile.layer)
+    except Exception:  # noqa: BLE001 - only the progress total and the R-tree need it
+        info = {}
+    total = int(info.get("features") or 0)
     done = 0
     kwargs: dict[str, Any] = {"layer": profile.layer, "batch_size": BATCH_ROWS,
                               "use_pyarrow": True}
     if bbox is not None:
-        kwargs["bbox"] = bbox
+        query = _rtree_query(info, bbox) if profile.format == "gpkg" else None
+        if query is not None:
+            kwargs = {"sql": query, "batch_size": BATCH_ROWS, "use_pyarrow": True}
+            total = 0  # unknown before the query runs
+        else:
+            kwargs["bbox"] = bbox
     try:
         with open_arrow(source, **kwargs) as (meta, reader):
             gname = meta.get("geometry_name") or "wkb_geometry"
@@ -204,6 +255,11 @@ def read_ogr_batches(path: Path, profile: ExtractionProfile, bbox: tuple[float, 
                 if progress and total:
                     progress(min(done, total), total)
                 if gname in table.column_names:
+                    points = points_from_wkb(table.column(gname))
+                    if points is not None:
+                        yield SourceBatch(table.drop_columns([gname]), x=points[0],
+                                          y=points[1])
+                        continue
                     wkb = table.column(gname).to_numpy(zero_copy_only=False)
                     geoms = shapely.from_wkb(wkb, on_invalid="ignore")
                     yield SourceBatch(table.drop_columns([gname]), geometries=geoms)

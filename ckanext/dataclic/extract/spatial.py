@@ -62,7 +62,9 @@ class SpatialSelection:
         return mask
 
     def mask_geometries(self, geoms: Any) -> tuple[Any, Any, int]:
-        """(mask, geometries with invalid candidates repaired, number repaired)."""
+        """(mask, geometries with invalid selected ones repaired, number repaired).
+        Validity is checked only on the geometries that meet the perimeter: the check costs
+        more than the selection itself."""
         import numpy as np
         import shapely
 
@@ -74,16 +76,15 @@ class SpatialSelection:
         mask = np.zeros(len(geoms), dtype=bool)
         repaired = 0
         if cand.size:
-            sub = geoms[cand]
-            bad = ~shapely.is_valid(sub)
-            if bad.any():
+            mask[cand] = shapely.intersects(self.geometry, geoms[cand])
+            hit = np.flatnonzero(mask)
+            bad = hit[~shapely.is_valid(geoms[hit])]
+            if bad.size:
                 geoms = np.array(geoms, dtype=object)
-                fixed = shapely.make_valid(sub[bad])
-                sub = sub.copy()
-                sub[bad] = fixed
-                geoms[cand] = sub
-                repaired = int(bad.sum())
-            mask[cand] = shapely.intersects(self.geometry, sub)
+                geoms[bad] = shapely.make_valid(geoms[bad])
+                repaired = int(bad.size)
+                # A repaired shape may no longer meet the perimeter.
+                mask[bad] = shapely.intersects(self.geometry, geoms[bad])
         return mask, geoms, repaired
 
     def clip(self, geoms: Any) -> Any:
