@@ -179,7 +179,7 @@ def publish_organizations() -> list[dict[str, str]]:
 def _locale() -> str:
     try:
         return str(tk.h.lang() or "")
-    except Exception:  # outside a request: whatever gettext answers
+    except (RuntimeError, AttributeError, TypeError):  # outside a request
         return ""
 
 

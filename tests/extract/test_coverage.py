@@ -97,3 +97,14 @@ def test_a_national_bitmap_stays_small(ref):
     coverage = summarise(len(ref.communes), Counter({c: 1 for c in ref.communes}), None)
     assert coverage["communes_count"] == len(ref.communes)
     assert len(coverage["communes"]) < 20_000
+
+
+def test_codes_in_another_form_forbid_a_no_rows_answer(ref):
+    from collections import Counter
+
+    from ckanext.dataclic.extract.coverage import summarise
+
+    odd = summarise(3, Counter({"33063": 1, "BORDEAUX-33063": 2}), None)
+    assert odd["rows_with_code"] == 1 and odd["rows_odd_code"] == 2
+    assert estimate_rows(odd, ref.resolve("commune:35238").codes) == (None, False)
+    assert estimate_rows(odd, ["33063"]) == (1, False)

@@ -127,3 +127,15 @@ def test_a_corrected_profile_keeps_or_recomputes_its_coverage(app, communes_reso
                 profile={"code_column": "code_insee"})["result"]
     assert back["profile"]["coverage"]["departements"]["33"] > 500
     assert preview(app, communes_resource, RENNES)["rows_estimate"] == 0
+
+
+def test_a_profile_detected_before_coverages_gets_one_at_its_first_preview(app,
+                                                                          communes_resource):
+    from ckanext.dataclic.model import extraction as store
+
+    record = store.get_profile(communes_resource["id"])
+    old = {k: v for k, v in record["profile"].items() if k != "coverage"}
+    store.save_profile(communes_resource["id"], status="detected", profile=old, message=None,
+                       content_version=record["content_version"])
+    assert preview(app, communes_resource, RENNES)["rows_estimate"] == 0
+    assert store.get_profile(communes_resource["id"])["profile"]["coverage"]["rows"] > 500

@@ -5,7 +5,8 @@
 - resource page render time with and without the panel (200 interleaved pairs: medians,
   quartiles, and the median of the paired differences);
 - autocomplete: time from the last keystroke to the suggestions on screen, in Chromium;
-- bytes of JavaScript and CSS the panel adds (as served: minified by webassets).
+- bytes of JavaScript and CSS the panel adds (as served: minified by webassets);
+- SQL statements a resource page sends with and without the panel.
 """
 from __future__ import annotations
 
@@ -58,6 +59,29 @@ def _spread(values: list[float]) -> str:
             f"{_q(values, 0.75):.1f}, p90 {_q(values, 0.9):.1f})")
 
 
+def _statements(app, url: str, monkeypatch=None) -> int:
+    """SQL statements one page view sends (counted on CKAN's engine)."""
+    from ckan import model
+    from sqlalchemy import event
+
+    sent: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        sent.append(statement)
+
+    event.listen(model.meta.engine, "before_cursor_execute", count)
+    try:
+        if monkeypatch is None:
+            app.get(url)
+        else:
+            with monkeypatch.context() as without:
+                without.delitem(core_helpers.helper_functions, "dataclic_extraction_panel")
+                app.get(url)
+    finally:
+        event.remove(model.meta.engine, "before_cursor_execute", count)
+    return len(sent)
+
+
 def _time_ms(app, url: str) -> float:
     start = time.perf_counter()
     app.get(url)
@@ -93,6 +117,8 @@ def test_widget_figures(demo_resource, portal, browser, app, monkeypatch):
             without_times.append(without_panel())
             with_times.append(_time_ms(app, url))
     assert "dataclic-extract" in app.get(url).body
+    print(f"SQL statements per resource page: {_statements(app, url)} with the panel, "
+          f"{_statements(app, url, monkeypatch)} without")
     pairs = sorted(w - o for w, o in zip(with_times, without_times, strict=True))
     with_panel, without = statistics.median(with_times), statistics.median(without_times)
     print(f"resource page, {SAMPLES} interleaved pairs: without the panel {_spread(without_times)}; "

@@ -4,6 +4,8 @@ A coverage answers "does this file have rows for that territory, and about how m
 without running an extraction. It holds:
 
 - ``rows``: rows (features) read;
+- ``rows_with_code`` / ``rows_odd_code``: rows whose code has a key (five characters, or
+  four digits), rows whose non-empty code has none;
 - ``communes``: the set of commune-code keys met in the code column, as a compressed
   bitmap over :data:`codes.KEY_SPACE` (at most ~13 kB even for a national file; a few
   hundred bytes for one département), with ``communes_count``;
@@ -11,7 +13,8 @@ without running an extraction. It holds:
 - ``bbox``: the extent ``[west, south, east, north]`` in WGS 84, for files with geometry.
 
 :func:`estimate_rows` answers for a perimeter: 0 when none of its codes is in the file
-(exact), else the rows of each département scaled by the share of its codes present in the
+(exact; unless some codes are written in a form without a key), else the rows of each
+département scaled by the share of its codes present in the
 file that the perimeter holds (an estimate); :func:`bbox_disjoint` tells a perimeter that
 lies outside the file's extent.
 """
@@ -111,20 +114,34 @@ def _numbers(column: Any) -> Any:
 
 def _scan_table_batches(batches: Iterable[Any], profile: ExtractionProfile,
                         counts: Counter[str], bounds: _Bounds) -> int:
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     rows = 0
+    values: list[Any] = []
+    tallies: list[Any] = []
     for batch in batches:
         rows += batch.num_rows
         if profile.code_column:
             column = batch.column(batch.schema.get_field_index(profile.code_column))
+            column = pc.utf8_trim_whitespace(column.cast(pa.string()))
+            if profile.code_slice:
+                start, stop = profile.code_slice
+                column = pc.utf8_slice_codeunits(column, start, stop)
             tallied = pc.value_counts(column)
-            _count_codes(counts, tallied.field("values").to_pylist(), profile.code_slice,
-                         tallied.field("counts").to_pylist())
+            values.append(tallied.field("values"))
+            tallies.append(tallied.field("counts"))
         if profile.geometry == "latlon" and profile.lat_column and profile.lon_column:
             lat = batch.column(batch.schema.get_field_index(profile.lat_column))
             lon = batch.column(batch.schema.get_field_index(profile.lon_column))
             bounds.add(_numbers(lon), _numbers(lat))
+    if values:
+        # Distinct values per batch, summed across batches by Arrow: one Python pass over
+        # the distinct codes of the whole file.
+        table = pa.table({"v": pa.concat_arrays(values), "n": pa.concat_arrays(tallies)})
+        summed = table.group_by("v").aggregate([("n", "sum")])
+        _count_codes(counts, summed.column("v").to_pylist(), None,
+                     summed.column("n_sum").to_pylist())
     return rows
 
 
@@ -253,10 +270,11 @@ def summarise(rows: int, counts: Counter[str], bbox: list[float] | None, *,
 
     present = np.zeros(KEY_SPACE, dtype=bool)
     by_departement: Counter[str] = Counter()
-    keyed = 0
+    keyed = odd = 0
     for value, n in counts.items():
         key = code_key(value)
         if key < 0:
+            odd += n
             continue
         present[key] = True
         keyed += n
@@ -266,6 +284,7 @@ def summarise(rows: int, counts: Counter[str], bbox: list[float] | None, *,
         packed = zlib.compress(np.packbits(present).tobytes(), 9)
         coverage.update({
             "rows_with_code": int(keyed),
+            "rows_odd_code": int(odd),
             "communes_count": int(present.sum()),
             "communes": base64.b64encode(packed).decode("ascii"),
             "departements": dict(sorted(by_departement.items())),
@@ -299,15 +318,34 @@ def estimate_rows(coverage: dict[str, Any] | None,
             wanted[key] = True
     hits = np.flatnonzero(present & wanted)
     if hits.size == 0:
-        return 0, True
+        # Codes written in another form (not five characters) are not in the bitmap: with
+        # such rows, "none of the perimeter's codes" cannot be told.
+        return (0, True) if not coverage.get("rows_odd_code") else (None, False)
     rows = coverage.get("departements") or {}
-    hit_departements = Counter(departement_of(key_code(int(k))) for k in hits.tolist())
-    all_departements = Counter(departement_of(key_code(int(k)))
-                               for k in np.flatnonzero(present).tolist())
+    hit_ids, hit_counts = np.unique(_departement_ids(hits), return_counts=True)
+    all_ids, all_counts = np.unique(_departement_ids(np.flatnonzero(present)),
+                                    return_counts=True)
+    present_per = dict(zip(all_ids.tolist(), all_counts.tolist(), strict=True))
     total = 0.0
-    for dep, n in hit_departements.items():
-        total += rows.get(dep, 0) * n / max(all_departements[dep], 1)
+    for dep, n in zip(hit_ids.tolist(), hit_counts.tolist(), strict=True):
+        total += rows.get(_departement_label(dep), 0) * n / max(present_per[dep], 1)
     return max(1, round(total)), False
+
+
+def _departement_ids(keys: Any) -> Any:
+    """The département of each code key as a number (971 for 97105; -1 for 2A, -2 for 2B)."""
+    import numpy as np
+
+    keys = np.asarray(keys, dtype=np.int64)
+    plain = np.where(keys // 1000 == 97, keys // 100, keys // 1000)
+    corsica = np.where((keys - 100_000) // 1000 == 1, -2, -1)
+    return np.where(keys < 100_000, plain, corsica)
+
+
+def _departement_label(number: int) -> str:
+    if number < 0:
+        return "2A" if number == -1 else "2B"
+    return str(number) if number >= 970 else f"{number:02d}"
 
 
 def bbox_disjoint(coverage: dict[str, Any] | None,

@@ -76,6 +76,21 @@ def _from_index(resource: dict[str, Any], profile: dict[str, Any], perimeter: An
     return rows
 
 
+def _fill_coverage(resource: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """A profile detected before coverages existed: computed now when the file is local and
+    small enough to be detected within a request (``sync_max_bytes``), else left without
+    (it comes with the next detection, when the file changes)."""
+    profile = record["profile"]
+    path = service.local_source(resource)
+    if path is None or path.stat().st_size > service.settings().sync_max_bytes:
+        return profile
+    profile = service.with_coverage(resource, profile)
+    store.save_profile(resource["id"], status=record["status"], profile=profile,
+                       message=record.get("message"), content_version=record["content_version"],
+                       corrected=bool(record.get("corrected")))
+    return profile
+
+
 def preview(resource: dict[str, Any], perimeter_id: str, mode: str | None) -> dict[str, Any]:
     """``{perimeter, perimeter_name, mode, rows_estimate, exact, covered, source}``; raises
     ``PerimeterError`` for a perimeter that does not resolve, :class:`PreviewError` for a
@@ -110,6 +125,8 @@ def preview(resource: dict[str, Any], perimeter_id: str, mode: str | None) -> di
         return found(rows, True, "cache")
     if profile is None or record["content_version"] != service.content_version(resource):
         return answer   # the profile is for another version of the file: nothing to tell
+    if "coverage" not in profile:
+        profile = _fill_coverage(resource, record)
     if mode == "filter":
         rows = _from_index(resource, profile, perimeter, ref)
         if rows is not None:
@@ -117,7 +134,7 @@ def preview(resource: dict[str, Any], perimeter_id: str, mode: str | None) -> di
         rows, exact = estimate_rows(profile.get("coverage"), perimeter.codes)
         if rows is not None:
             return found(rows, exact, "coverage")
-    elif mode in ("intersects", "clip") and (profile.get("coverage") or {}).get("bbox"):
-        if bbox_disjoint(profile["coverage"], perimeter.bounds):
-            return found(0, True, "coverage")
+    elif (mode in ("intersects", "clip") and (profile.get("coverage") or {}).get("bbox")
+          and bbox_disjoint(profile["coverage"], perimeter.bounds)):
+        return found(0, True, "coverage")
     return answer

@@ -262,7 +262,9 @@ def detect(resource: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
     version = content_version(resource)
     current = store.get_profile(resource["id"])
     if (not force and current is not None and current["content_version"] == version
-            and current["status"] != "pending"):
+            and current["status"] != "pending"
+            # Profiles detected before coverages existed get one at their next check.
+            and (current["status"] != "detected" or "coverage" in (current["profile"] or {}))):
         return current
     status, message, found = "detected", None, None
     try:
@@ -309,12 +311,12 @@ def with_coverage(resource: dict[str, Any], profile: dict[str, Any]) -> dict[str
     cannot be read or is over 4 GiB."""
     from ckanext.dataclic.extract.coverage import compute_coverage
 
-    found = {k: v for k, v in profile.items() if k != "coverage"}
+    found: dict[str, Any] = {k: v for k, v in profile.items() if k != "coverage"}
+    found["coverage"] = None   # tried: a null coverage is not computed again for this version
     try:
         path = source_file(resource)
-        if path.stat().st_size > COVERAGE_MAX_BYTES:
-            return found
-        found["coverage"] = compute_coverage(path, engine_profile(found))
+        if path.stat().st_size <= COVERAGE_MAX_BYTES:
+            found["coverage"] = compute_coverage(path, engine_profile(found))
     except Exception:  # a coverage is a bonus: the profile stands without it
         log.warning("No coverage for resource %s", resource.get("id"), exc_info=True)
     return found

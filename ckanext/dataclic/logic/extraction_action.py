@@ -5,7 +5,6 @@ The record format is the contract of ``docs/extraction.md`` (the widget relies o
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
