@@ -186,9 +186,10 @@ class ClusteredRows:
         """Bytes of the records of keys ``key_a`` .. ``key_b - 1``."""
         return int(self.byte_ptr[key_b]) - int(self.byte_ptr[key_a])
 
-    def read(self, blocks: list[tuple[int, int]]) -> Iterator[tuple[int, list[bytes]]]:
-        """For each (key_a, key_b), the sorted position of its first record and the
-        records of keys key_a .. key_b - 1, split by the stored lengths."""
+    def read_blocks(self, blocks: list[tuple[int, int]]) -> Iterator[tuple[int, tuple[bytes, Any]]]:
+        """For each (key_a, key_b), the sorted position of its first record, the bytes of
+        the records of keys key_a .. key_b - 1 and where each record starts in them (and
+        the end, last)."""
         import numpy as np
 
         with self.path.open("rb") as fh:
@@ -200,5 +201,11 @@ class ClusteredRows:
                 data = fh.read(self.size(key_a, key_b))
                 cut = np.zeros(b - a + 1, dtype=np.int64)
                 np.cumsum(np.asarray(self.lengths[a:b]), out=cut[1:])
-                c = cut.tolist()
-                yield a, [data[c[i]:c[i + 1]] for i in range(b - a)]
+                yield a, (data, cut)
+
+    def read(self, blocks: list[tuple[int, int]]) -> Iterator[tuple[int, list[bytes]]]:
+        """For each (key_a, key_b), the sorted position of its first record and the
+        records of keys key_a .. key_b - 1, split by the stored lengths."""
+        for a, (data, cut) in self.read_blocks(blocks):
+            c = cut.tolist()
+            yield a, [data[c[i]:c[i + 1]] for i in range(len(c) - 1)]

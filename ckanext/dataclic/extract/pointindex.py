@@ -182,16 +182,20 @@ def points_with_index(source: Path, folder: Path, meta: dict[str, Any], selectio
     off_all, len_all = load("offsets"), load("lengths")
     clustered = ClusteredRows(folder, len_all, ptr)
     if sum(clustered.size(a, b) for a, b in blocks) <= IN_MEMORY_BYTES:
-        # One read per block of cells from the clustered copy, then back to file order.
+        # The exact test first, on the index's coordinates; then one read per block of
+        # cells from the clustered copy, keeping only the matching records.
+        pos = np.concatenate([np.arange(int(ptr[a]), int(ptr[b])) for a, b in blocks])
+        keep = selection.mask_xy(np.asarray(x_all[pos]), np.asarray(y_all[pos]))
         records: list[bytes] = []
-        picked: list[Any] = []
-        for start, part in clustered.read(blocks):
-            stop = start + len(part)
-            keep = selection.mask_xy(np.asarray(x_all[start:stop]),
-                                     np.asarray(y_all[start:stop]))
-            records.extend(r for r, k in zip(part, keep.tolist(), strict=True) if k)
-            picked.append(start + np.flatnonzero(keep))
-        idx = np.concatenate(picked)
+        at = 0
+        for _, (blob, cut) in clustered.read_blocks(blocks):
+            count = cut.size - 1
+            wanted = np.flatnonzero(keep[at:at + count])
+            at += count
+            if wanted.size:
+                lo, hi = cut[wanted].tolist(), cut[wanted + 1].tolist()
+                records.extend([blob[i:j] for i, j in zip(lo, hi, strict=True)])
+        idx = pos[keep]
         order = np.argsort(np.asarray(off_all[idx]), kind="stable")
         idx = idx[order]
         x, y = np.asarray(x_all[idx]), np.asarray(y_all[idx])
