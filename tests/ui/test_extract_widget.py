@@ -214,3 +214,56 @@ def test_extract_and_publish_in_a_real_browser(demo_resource, portal, browser):
     shown = call_action("package_show", id=dataset["id"])
     added = [r for r in shown["resources"] if r.get("dataclic_perimeter") == BORDEAUX_METROPOLE]
     assert len(shown["resources"]) == 2 and len(added) == 1
+
+
+@pytest.mark.usefixtures("clean_db", "with_plugins")
+def test_a_failed_background_job_shows_its_reason_and_try_again_reruns_it(
+        demo_resource, portal, browser, ckan_config):
+    """Extractions run as RQ jobs here (nothing is small enough to run within the request):
+    the panel waits for a worker, shows the job's failure and its reason, and Try again
+    queues a new job that succeeds."""
+    from ckan.lib import jobs
+    from ckan.lib.uploader import get_resource_uploader
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    ckan_config["ckanext.dataclic.extract.sync_max_bytes"] = "0"
+    dataset, resource = demo_resource["dataset"], demo_resource["resource"]
+    browser.get(f"{portal}/fr/dataset/{dataset['name']}/resource/{resource['id']}")
+    panel = wait(browser, visible(browser, "section.dataclic-extract"), "no panel")
+    choose(browser, panel, "bordeaux met", "Bordeaux Métropole")
+    Select(panel.find_element(By.CSS_SELECTOR, "select.dataclic-format")).select_by_value("csv")
+
+    def queued() -> list[dict]:
+        return [r for r in call_action("dataclic_extract_list", resource_id=resource["id"])
+                if r["status"] == "queued"]
+
+    stored = Path(get_resource_uploader(resource).get_path(resource["id"]))
+    original = stored.read_bytes()
+    stored.write_bytes(b'{"type": "FeatureCollection", "features": [{"type": "Feat')
+    try:
+        panel.find_element(By.CSS_SELECTOR, "button.dataclic-download").click()
+        wait(browser, lambda d: queued(), "the extraction was not queued")
+        status = panel.find_element(By.CSS_SELECTOR, ".dataclic-status")
+        wait(browser, lambda d: status.text == "En attente d'un processus de traitement…"
+             or "Extraction" in status.text, f"no waiting state: {status.text!r}")
+        assert panel.find_element(By.CSS_SELECTOR, ".dataclic-progress").is_displayed()
+        jobs.Worker(["default"]).work(burst=True)   # the job runs, and fails
+        error = wait(browser, visible(browser, ".dataclic-error"), "the failed job is not shown")
+        message = error.find_element(By.CSS_SELECTOR, ".dataclic-error-message").text
+        assert message.startswith("L'extraction a échoué"), message
+        assert len(message) > len("L'extraction a échoué : "), "no reason given"
+        failed = [r for r in call_action("dataclic_extract_list", resource_id=resource["id"])
+                  if r["status"] == "failed"]
+        assert len(failed) == 1 and failed[0]["error"]
+        retry = error.find_element(By.CSS_SELECTOR, "button.dataclic-retry")
+        assert retry.is_displayed()
+    finally:
+        stored.write_bytes(original)
+    retry.click()
+    wait(browser, lambda d: queued(), "Try again queued nothing")
+    jobs.Worker(["default"]).work(burst=True)
+    wait(browser, visible(browser, "a.dataclic-download-link"), "Try again did not recover")
+    assert not browser.find_element(By.CSS_SELECTOR, ".dataclic-error").is_displayed()
+    assert panel.find_element(By.CSS_SELECTOR, ".dataclic-progress .progress") \
+        .get_attribute("aria-valuenow") == "100"
