@@ -293,6 +293,27 @@ def filter_csv_by_code(
     report.add_unknown(unknown)
 
 
+def record_spans(path: Path, *, data_offset: int, delimiter: str, header_width: int,
+                 report: ExtractionReport, progress: Progress | None = None,
+                 chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(file offsets, lengths) of every record, chunk by chunk, with no code lookup: what
+    a point index needs."""
+
+    def scan(buf: bytes, end: int) -> ScannedChunk:
+        return _scan_records(buf, end, ord(delimiter), 0, header_width, 0, False)
+
+    for buf_base, sc, _ in _scanned(path, data_offset, chunk_bytes, scan,
+                                    path.stat().st_size, progress):
+        if sc.tail < 0:
+            _warn_unterminated(report, sc.buf)
+            break
+        if sc.starts.size == 0:
+            continue
+        report.rows_read += sc.starts.size
+        report.rows_field_count_mismatch += sc.mismatched
+        yield sc.starts + buf_base, sc.ends - sc.starts + 1
+
+
 def _warn_unterminated(report: ExtractionReport, rest: bytes) -> None:
     if rest.strip():
         report.warn(f"the file ends inside a quoted field (an unbalanced quote); the last "

@@ -566,7 +566,7 @@ def build_index(
         return build_csv_index(source, profile, classifier, folder, progress)
     if profile.format == "csv" and kind == "points" and profile.geometry in (
             "latlon", "point_text"):
-        return build_points_index(source, profile, classifier, folder, progress)
+        return build_points_index(source, profile, folder, progress)
     raise ExtractionError(
         "Indexes are built for CSV files with a commune-code column (code) or coordinate "
         "columns (points); GeoPackage and FlatGeobuf already have a spatial index"

@@ -26,8 +26,7 @@ from .clustered import (
     sort_order,
     write_clustered,
 )
-from .codes import CodeClassifier
-from .csvscan import filter_csv_by_code
+from .csvscan import record_spans
 from .errors import ExtractionError
 from .index import (
     BATCH,
@@ -45,7 +44,7 @@ GRID = 1024
 Progress = Callable[[int, int], None]
 
 
-def build_points_index(source: Path, profile: ExtractionProfile, classifier: CodeClassifier,
+def build_points_index(source: Path, profile: ExtractionProfile,
                        index_dir: Path | None = None,
                        progress: Progress | None = None) -> tuple[Path, dict[str, Any]]:
     import numpy as np
@@ -60,24 +59,25 @@ def build_points_index(source: Path, profile: ExtractionProfile, classifier: Cod
     guess = source.stat().st_size // 64  # rows, if records are ~64 bytes; grows if not
     offsets, lengths = Column(np.int64, guess), Column(np.int32, guess)
 
-    def collect(starts: Any, lens: Any, keys: Any, odd: Any) -> None:
+    report = ExtractionReport()
+    for starts, lens in record_spans(source, data_offset=layout.data_offset,
+                                     delimiter=profile.delimiter or ",",
+                                     header_width=len(layout.header), report=report,
+                                     progress=progress):
         offsets.append(starts)
         lengths.append(lens)
-
-    report = ExtractionReport()
-    for _ in filter_csv_by_code(
-        source, data_offset=layout.data_offset, delimiter=profile.delimiter or ",",
-        code_index=0, header_width=len(layout.header), code_slice=None,
-        classifier=classifier, report=report, progress=progress, every_row=collect,
-    ):
-        pass
     xs, ys = Column(np.float64, offsets.size), Column(np.float64, offsets.size)
     skipped = [0]
-    for batch in read_csv_batches(source, profile, None, skipped):
+    coordinates = [c for c in (profile.lat_column, profile.lon_column, profile.point_column)
+                   if c]
+    for batch in read_csv_batches(source, profile, None, skipped, only=coordinates):
         xs.append(np.asarray(batch.x, dtype=np.float64))
         ys.append(np.asarray(batch.y, dtype=np.float64))
     off, lens = offsets.array(), lengths.array()
     x, y = xs.array(), ys.array()
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
     release_freed_memory()
     if skipped[0] or x.size != off.size:
         raise ExtractionError(
@@ -85,16 +85,27 @@ def build_points_index(source: Path, profile: ExtractionProfile, classifier: Cod
         )
     ok = np.isfinite(x) & np.isfinite(y)
     if ok.any():
-        minx, maxx = float(x[ok].min()), float(x[ok].max())
-        miny, maxy = float(y[ok].min()), float(y[ok].max())
+        minx, maxx = float(np.min(x, where=ok, initial=np.inf)), float(
+            np.max(x, where=ok, initial=-np.inf))
+        miny, maxy = float(np.min(y, where=ok, initial=np.inf)), float(
+            np.max(y, where=ok, initial=-np.inf))
     else:
         minx = maxx = miny = maxy = 0.0
     sx = (maxx - minx) / GRID or 1.0
     sy = (maxy - miny) / GRID or 1.0
-    key = np.full(x.size, -1, dtype=np.int64)
-    ix = np.clip(((x[ok] - minx) / sx).astype(np.int64), 0, GRID - 1)
-    iy = np.clip(((y[ok] - miny) / sy).astype(np.int64), 0, GRID - 1)
-    key[ok] = ix * GRID + iy
+    # The grid cell of every row (-1 without coordinates), a million rows at a time to keep
+    # the temporaries small.
+    key = np.full(x.size, -1, dtype=np.int32)
+    step = 1 << 20
+    for lo in range(0, x.size, step):
+        part = slice(lo, lo + step)
+        good = ok[part]
+        with np.errstate(invalid="ignore"):
+            ix = np.clip((x[part] - minx) / sx, 0, GRID - 1).astype(np.int32)
+            iy = np.clip((y[part] - miny) / sy, 0, GRID - 1).astype(np.int32)
+        key[part] = np.where(good, ix * GRID + iy, -1)
+    without_geometry = int(ok.size - np.count_nonzero(ok))
+    del ok
     order = sort_order(key)
     skey = key[order]
     first = np.flatnonzero(skey[1:] != skey[:-1]) + 1
@@ -121,7 +132,7 @@ def build_points_index(source: Path, profile: ExtractionProfile, classifier: Cod
         meta = {
             "version": INDEX_VERSION, "kind": "points", "source": source.name, **fingerprint,
             "profile": profile.to_dict(), "rows": int(off.size),
-            "rows_without_geometry": int((~ok).sum()),
+            "rows_without_geometry": without_geometry,
             "grid": {"minx": minx, "miny": miny, "sx": sx, "sy": sy, "n": GRID},
             "build_s": round(time.perf_counter() - started, 3),
         }
