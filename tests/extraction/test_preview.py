@@ -139,3 +139,21 @@ def test_a_profile_detected_before_coverages_gets_one_at_its_first_preview(app,
                        content_version=record["content_version"])
     assert preview(app, communes_resource, RENNES)["rows_estimate"] == 0
     assert store.get_profile(communes_resource["id"])["profile"]["coverage"]["rows"] > 500
+
+
+def test_a_correction_of_a_large_file_computes_its_coverage_in_a_job(app, communes_resource,
+                                                                     editor, ckan_config,
+                                                                     monkeypatch):
+    before = call(app, "dataclic_profile_show",
+                  resource_id=communes_resource["id"])["result"]["profile"]["coverage"]
+    monkeypatch.setitem(ckan_config, "ckanext.dataclic.extract.sync_max_bytes", "0")
+    changed = call(app, "dataclic_profile_update", user=editor,
+                   resource_id=communes_resource["id"],
+                   profile={"code_column": "population"})["result"]
+    assert "coverage" not in changed["profile"]   # not read within the request
+    run_jobs()
+    shown = call(app, "dataclic_profile_show", resource_id=communes_resource["id"])["result"]
+    assert shown["profile"]["code_column"] == "population" and shown["corrected"] is True
+    after = shown["profile"]["coverage"]
+    assert after["rows"] == before["rows"]
+    assert after["departements"] != before["departements"]   # the population column's

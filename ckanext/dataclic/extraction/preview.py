@@ -81,8 +81,7 @@ def _fill_coverage(resource: dict[str, Any], record: dict[str, Any]) -> dict[str
     small enough to be detected within a request (``sync_max_bytes``), else left without
     (it comes with the next detection, when the file changes)."""
     profile = record["profile"]
-    path = service.local_source(resource)
-    if path is None or path.stat().st_size > service.settings().sync_max_bytes:
+    if not service.small_local_file(resource):
         return profile
     profile = service.with_coverage(resource, profile)
     store.save_profile(resource["id"], status=record["status"], profile=profile,

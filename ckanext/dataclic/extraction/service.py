@@ -263,7 +263,8 @@ def detect(resource: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
     current = store.get_profile(resource["id"])
     if (not force and current is not None and current["content_version"] == version
             and current["status"] != "pending"
-            # Profiles detected before coverages existed get one at their next check.
+            # A detected profile without a coverage key (detected before coverages existed,
+            # or corrected with a large file): detect again to compute it.
             and (current["status"] != "detected" or "coverage" in (current["profile"] or {}))):
         return current
     status, message, found = "detected", None, None
@@ -331,6 +332,12 @@ def keeps_coverage(before: dict[str, Any], after: dict[str, Any]) -> bool:
     """A corrected profile keeps the coverage when the columns that tie rows to territory
     did not change."""
     return all(before.get(k) == after.get(k) for k in TYING_FIELDS)
+
+
+def small_local_file(resource: dict[str, Any]) -> bool:
+    """The resource's file is on this machine and small enough to read within a request."""
+    path = local_source(resource)
+    return path is not None and path.stat().st_size <= settings().sync_max_bytes
 
 
 def local_source(resource: dict[str, Any]) -> Path | None:

@@ -5,12 +5,15 @@ The record format is the contract of ``docs/extraction.md`` (the widget relies o
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import ckan.plugins.toolkit as tk
 
 from ckanext.dataclic.logic import extraction_schema as schema
+
+log = logging.getLogger(__name__)
 
 
 def _validate(data_dict: dict[str, Any], navl_schema: dict, context: dict) -> dict[str, Any]:
@@ -92,16 +95,28 @@ def dataclic_profile_update(context: dict[str, Any], data_dict: dict[str, Any]) 
             raise tk.ValidationError({"profile": [tk._(
                 "The column {column} is not in the file").format(column=value)]})
     corrected = profile.to_dict()
+    recompute_later = False
     if coverage and service.keeps_coverage(before, corrected):
         corrected["coverage"] = coverage
     elif service.allowed_modes(corrected):
-        corrected = service.with_coverage(resource, corrected)
+        if service.small_local_file(resource):
+            corrected = service.with_coverage(resource, corrected)
+        else:   # no coverage key: the detection job below computes it
+            recompute_later = True
     store.save_profile(resource["id"], status="detected" if service.allowed_modes(
         profile.to_dict()) else "none", profile=corrected,
         message=None if service.allowed_modes(profile.to_dict()) else
         "No commune-code column and no geometry were found in this file, so it cannot be "
         "cut to a territory",
         content_version=service.content_version(resource), corrected=True)
+    if recompute_later:
+        from ckanext.dataclic import jobs
+
+        try:
+            tk.enqueue_job(jobs.detect_profile, [resource["id"]],
+                           title=f"dataclic profile {resource['id'][:8]}")
+        except Exception:  # Redis down: the profile stands without a coverage
+            log.exception("Cannot enqueue the coverage of resource %s", resource["id"])
     return service.profile_view(resource["id"], store.get_profile(resource["id"]))
 
 
