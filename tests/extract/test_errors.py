@@ -161,3 +161,20 @@ def test_unbalanced_quote(tmp_path, ref, bordeaux):
     # The open quote swallows the rest of the file: reported, not silently dropped.
     assert result.report.rows_read == 0
     assert any("unbalanced quote" in w for w in result.report.warnings)
+
+
+def test_coordinates_out_of_range_for_a_projected_crs(tmp_path, ref, bordeaux):
+    """Degrees declared as Lambert-93 (or as UTM 20N) lie outside the CRS's area of use."""
+    src = tmp_path / "deg.csv"
+    src.write_text("id;x;y\n1;-0.58;44.84\n2;-0.57;44.85\n", encoding="utf-8")
+    with pytest.raises(ExtractionError, match="out of range for EPSG:2154"):
+        extract(src, bordeaux, tmp_path / "out.geojson", referential=ref,
+                overrides=ProfileOverrides(lat_column="y", lon_column="x", crs="EPSG:2154"))
+    assert only(tmp_path, "deg.csv")
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("id;x;y\n1;417000;6423000\n2;-0.57;44.85\n", encoding="utf-8")
+    result = extract(mixed, bordeaux, tmp_path / "out.geojson", referential=ref,
+                     overrides=ProfileOverrides(lat_column="y", lon_column="x",
+                                                crs="EPSG:2154"))
+    assert result.report.rows_without_geometry == 1
+    assert any("out of range for EPSG:2154" in w for w in result.report.warnings)

@@ -416,10 +416,15 @@ class _Run:
         import numpy as np
 
         if sb.x is not None:
+            from .spatial import valid_bounds
+
             bad = np.isnan(sb.x) | np.isnan(sb.y)
-            if crs == WGS84:
+            limits = valid_bounds(crs)
+            if limits is not None:
+                minx, miny, maxx, maxy = limits
                 with np.errstate(invalid="ignore"):
-                    out = ~bad & ((np.abs(sb.x) > 180) | (np.abs(sb.y) > 90))
+                    out = ~bad & ((sb.x < minx) | (sb.x > maxx) | (sb.y < miny)
+                                  | (sb.y > maxy))
                 if out.any():
                     self.out_of_range += int(out.sum())
                     sb.x = np.where(out, np.nan, sb.x)

@@ -18,6 +18,33 @@ def transformer(source: str, target: str) -> Any:
         raise ExtractionError(f"Cannot convert coordinates from {source} to {target}") from exc
 
 
+_VALID_BOUNDS: dict[str, tuple[float, float, float, float] | None] = {}
+
+
+def valid_bounds(crs: str) -> tuple[float, float, float, float] | None:
+    """The box where coordinates in ``crs`` can lie: longitude/latitude limits for WGS84,
+    the CRS's area of use (projected, with a 10 % margin) otherwise; None when unknown."""
+    if crs == WGS84:
+        return (-180.0, -90.0, 180.0, 90.0)
+    if crs not in _VALID_BOUNDS:
+        bounds = None
+        try:
+            from pyproj import CRS, Transformer
+
+            area = CRS.from_user_input(crs).area_of_use
+            if area is not None:
+                tr = Transformer.from_crs(WGS84, crs, always_xy=True)
+                minx, miny, maxx, maxy = tr.transform_bounds(
+                    area.west, area.south, area.east, area.north, densify_pts=21)
+                dx, dy = (maxx - minx) * 0.1, (maxy - miny) * 0.1
+                if all(abs(v) != float("inf") for v in (minx, miny, maxx, maxy)):
+                    bounds = (minx - dx, miny - dy, maxx + dx, maxy + dy)
+        except Exception:  # noqa: BLE001 - an unknown area only disables the check
+            bounds = None
+        _VALID_BOUNDS[crs] = bounds
+    return _VALID_BOUNDS[crs]
+
+
 def reproject(geoms: Any, source: str, target: str) -> Any:
     import shapely
 
