@@ -1,9 +1,9 @@
 """Harvest N datasets (default 1,000) from a local udata-shaped server with the real
 ckanext-harvest consumers (Redis queues, separate gather and fetch processes).
 
-Prints datasets per second for a first harvest and an unchanged re-harvest, and the RSS of each
-consumer sampled as the harvest advances (to show it does not grow with the datasets) plus
-its peak (VmHWM).
+Prints datasets per second for a first harvest and an unchanged re-harvest, the CPU time the
+consumers spent per dataset, and the RSS of each consumer sampled as the harvest advances (to
+show it does not grow with the datasets) plus its peak (VmHWM).
 
     CKAN_SQLALCHEMY_URL=postgresql://postgres@127.0.0.1:5432/ckan_test_harvest \\
     CKAN_REDIS_URL=redis://127.0.0.1:6379/5 .venv/bin/python bench/harvest_bench.py [-n 1000]
@@ -268,7 +268,7 @@ def main() -> None:
         fetch_cpu = sum(v for k, v in run["cpu"].items() if k.startswith("fetch"))
         print(f"  CPU of the fetch consumers: {fetch_cpu:.1f} s = "
               f"{1000 * fetch_cpu / max(run['done'], 1):.0f} ms per dataset; gather consumer "
-              f"{run['cpu']['gather-consumer']:.1f} s")
+              f"{run['cpu']['gather-consumer']:.2f} s")
         for name, samples in run["rss_samples_kib"].items():
             mib = ", ".join(f"{s / 1024:.0f}" for s in samples)
             print(f"  {name} RSS at 25/50/75/100 % (MiB): {mib}")

@@ -477,6 +477,7 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
             .filter(HarvestObject.harvest_source_id != source.id)
         }
         unchanged: dict[str, str] = {}
+        source_package = model.Package.get(source.id)  # its organisation, read once
         client = client_for(config)
         try:
             for guid, (package_id, digest) in hashes.items():
@@ -489,7 +490,8 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
                     continue  # the import stage reports it
                 if built_id != package_id:
                     continue
-                if self._digest(self._package_dict(draft, package_id, source, config)) == digest:
+                package = self._package_dict(draft, package_id, source, config, source_package)
+                if self._digest(package) == digest:
                     unchanged[guid] = digest
         finally:
             client.close()
@@ -819,9 +821,11 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
         return f"{ideal[:NAME_MAX - 9]}-{package_id[:8]}"
 
     def _package_dict(
-        self, draft: DatasetDraft, package_id: str, source: Any, config: dict[str, Any]
+        self, draft: DatasetDraft, package_id: str, source: Any, config: dict[str, Any],
+        source_package: Any = None,
     ) -> dict[str, Any]:
-        source_package = model.Package.get(source.id)
+        if source_package is None:
+            source_package = model.Package.get(source.id)
         tags = list(dict.fromkeys(
             t for t in (munge_tag(tag)[:100] for tag in draft.tags + config.get("default_tags", []))
             if len(t) >= 2
