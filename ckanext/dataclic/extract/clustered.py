@@ -21,6 +21,7 @@ ROWS_FILE = "rows.bin"
 BUCKET_BYTES = 8 << 20
 MAX_BUCKETS = 2048
 READ_BYTES = 4 << 20
+STEP_ROWS = 1 << 18  # rows per step of the index build's array work
 IN_MEMORY_BYTES = 64 << 20  # an extraction reads blocks whole up to this in all
 Progress = Callable[[int, int], None]
 
@@ -64,12 +65,37 @@ def release_freed_memory() -> None:
 
 
 def sort_order(keys: Any) -> Any:
-    """Stable order of ``keys`` as int32 positions when they fit (half the memory)."""
+    """Stable order of ``keys`` (int32 positions when they fit), as a counting sort over
+    the distinct keys, a million rows at a time: numpy's argsort would need 8 bytes per row
+    at once (the peak of an index build)."""
     import numpy as np
 
-    order = np.argsort(keys, kind="stable")
-    if order.size < (1 << 31) - 1:
-        order = order.astype(np.int32)
+    n = int(keys.size)
+    dtype = np.int32 if n < (1 << 31) - 1 else np.int64
+    if n == 0:
+        return np.empty(0, dtype=dtype)
+    step = STEP_ROWS
+    low, high = int(keys.min()), int(keys.max())
+    if high - low < (1 << 26):  # small key range (codes, grid cells): count in pieces
+        tally = np.zeros(high - low + 1, dtype=np.int64)
+        for lo in range(0, n, step):
+            tally += np.bincount(keys[lo:lo + step] - low, minlength=tally.size)
+        distinct = (np.flatnonzero(tally) + low).astype(keys.dtype)
+        counts = tally[tally > 0]
+        del tally
+    else:
+        distinct, counts = np.unique(keys, return_counts=True)
+    cursor = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    order = np.empty(n, dtype=dtype)
+    for lo in range(0, n, step):
+        group = np.searchsorted(distinct, keys[lo:lo + step])
+        by_group = np.argsort(group, kind="stable")
+        g = group[by_group]
+        starts = np.flatnonzero(np.concatenate([[True], g[1:] != g[:-1]]))
+        sizes = np.diff(np.concatenate([starts, [g.size]]))
+        rank = np.arange(g.size) - np.repeat(starts, sizes)
+        order[cursor[g] + rank] = by_group + lo
+        cursor[g[starts]] += sizes
     return order
 
 
@@ -84,16 +110,23 @@ def write_clustered(source: Path, folder: Path, offsets: Any, lengths: Any, orde
     if n == 0:
         out.write_bytes(b"")
         return
-    cum = np.cumsum(np.asarray(lengths)[order], dtype=np.int64)
-    total = int(cum[-1])
+    step = STEP_ROWS
+    total = sum(int(np.asarray(lengths[lo:lo + step]).sum(dtype=np.int64))
+                for lo in range(0, n, step))
     size = max(BUCKET_BYTES, -(-total // MAX_BUCKETS))
-    # Bucket b holds the sorted positions bounds[b]..bounds[b+1]-1.
-    bounds = np.searchsorted(cum, np.arange(size, total, size), side="left")
-    bounds = np.unique(np.concatenate([[0], bounds, [n]]))
-    del cum
-    # The bucket of every record, in file order (in steps, to keep temporaries small).
+    # Bucket b holds the sorted positions bounds[b]..bounds[b+1]-1: cut where the running
+    # byte count passes a multiple of ``size`` (in steps, to keep temporaries small).
+    cuts = [0]
+    running = 0
+    for lo in range(0, n, step):
+        cum = running + np.cumsum(np.asarray(lengths)[np.asarray(order[lo:lo + step])],
+                                  dtype=np.int64)
+        marks = np.arange((running // size + 1) * size, int(cum[-1]), size)
+        cuts.extend((lo + np.searchsorted(cum, marks, side="left")).tolist())
+        running = int(cum[-1])
+    bounds = np.unique(np.array(cuts + [n], dtype=np.int64))
+    # The bucket of every record, in file order.
     bucket_of = np.empty(n, dtype=np.int32)
-    step = 1 << 20
     for lo in range(0, n, step):
         bucket_of[np.asarray(order[lo:lo + step])] = (
             np.searchsorted(bounds, np.arange(lo, min(n, lo + step)), side="right") - 1)
@@ -163,9 +196,24 @@ def byte_pointers(lengths_sorted: Any, ptr: Any) -> Any:
     position, then the row count); the last entry is the file's size."""
     import numpy as np
 
-    cum = np.zeros(int(np.asarray(lengths_sorted).size) + 1, dtype=np.int64)
-    np.cumsum(lengths_sorted, out=cum[1:])
-    return cum[np.asarray(ptr, dtype=np.int64)]
+    ptr = np.asarray(ptr, dtype=np.int64)
+    out = np.zeros(ptr.size, dtype=np.int64)
+    if ptr.size > 1 and ptr[-1] > 0:
+        out[1:] = np.cumsum(np.add.reduceat(np.asarray(lengths_sorted), ptr[:-1],
+                                            dtype=np.int64))
+    return out
+
+
+def save_in_order(path: Path, values: Any, order: Any) -> None:
+    """Save ``values[order]`` as a .npy file, a step at a time (no full-size temporary)."""
+    import numpy as np
+
+    header = {"descr": np.lib.format.dtype_to_descr(values.dtype), "fortran_order": False,
+              "shape": (int(order.size),)}
+    with path.open("wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, header)
+        for lo in range(0, int(order.size), STEP_ROWS):
+            fh.write(np.ascontiguousarray(values[np.asarray(order[lo:lo + STEP_ROWS])]).tobytes())
 
 
 class ClusteredRows:

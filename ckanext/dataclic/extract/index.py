@@ -31,6 +31,7 @@ from .clustered import (
     Column,
     byte_pointers,
     release_freed_memory,
+    save_in_order,
     sort_order,
     write_clustered,
 )
@@ -110,9 +111,9 @@ def build_csv_index(source: Path, profile: ExtractionProfile, classifier: CodeCl
         np.save(tmp / "keys.npy", uniq.astype(np.int64))
         np.save(tmp / "ptr.npy", ptr)
         np.save(tmp / "status.npy", known)
-        np.save(tmp / "offsets.npy", all_off[order])
-        sorted_len = all_len[order]
-        np.save(tmp / "lengths.npy", sorted_len)
+        save_in_order(tmp / "offsets.npy", all_off, order)
+        save_in_order(tmp / "lengths.npy", all_len, order)
+        sorted_len = np.load(tmp / "lengths.npy", mmap_mode="r")
         np.save(tmp / "byte_ptr.npy", byte_pointers(sorted_len, ptr))
         del sorted_len
         write_clustered(source, tmp, all_off, all_len, order)

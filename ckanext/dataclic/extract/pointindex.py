@@ -23,6 +23,7 @@ from .clustered import (
     Column,
     byte_pointers,
     release_freed_memory,
+    save_in_order,
     sort_order,
     write_clustered,
 )
@@ -121,11 +122,11 @@ def build_points_index(source: Path, profile: ExtractionProfile,
     try:
         np.save(tmp / "cells.npy", uniq)
         np.save(tmp / "ptr.npy", ptr)
-        np.save(tmp / "x.npy", x[order])
-        np.save(tmp / "y.npy", y[order])
-        np.save(tmp / "offsets.npy", off[order])
-        sorted_len = lens[order]
-        np.save(tmp / "lengths.npy", sorted_len)
+        save_in_order(tmp / "x.npy", x, order)
+        save_in_order(tmp / "y.npy", y, order)
+        save_in_order(tmp / "offsets.npy", off, order)
+        save_in_order(tmp / "lengths.npy", lens, order)
+        sorted_len = np.load(tmp / "lengths.npy", mmap_mode="r")
         np.save(tmp / "byte_ptr.npy", byte_pointers(sorted_len, ptr))
         del sorted_len, x, y
         write_clustered(source, tmp, off, lens, order)
