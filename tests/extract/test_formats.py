@@ -244,3 +244,36 @@ def test_point_wkb_is_decoded_without_shapely_only_when_safe():
     assert points_from_wkb(pa.array(list(three_d))) is None
     mixed = shapely.to_wkb(np.array([pts[0], shapely.box(0, 0, 1, 1)]))
     assert points_from_wkb(pa.array(list(mixed))) is None
+
+
+def test_csv_points_scanned_raw_keep_rows_byte_for_byte(tmp_path, ref, bordeaux):
+    """Lat/lon CSV points: quoted decimal commas, a missing and a non-numeric coordinate,
+    a quoted newline, CRLF; kept rows are copied verbatim, in file order; a latin-1 file
+    gives the same rows re-encoded."""
+    ids, x, y = grid()
+    lines = ["ident;libelle;lat;lon"]
+    for i, (px, py) in enumerate(zip(x, y, strict=True)):
+        lat, lon = f"{py:.5f}", f"{px:.5f}"
+        if i % 5 == 0:
+            lat, lon = f'"{lat.replace(".", ",")}"', f'"{lon.replace(".", ",")}"'
+        label = f'"site {i};\nquai"' if i % 7 == 0 else f"site é {i}"
+        lines.append(f"{ids[i]};{label};{lat};{lon}")
+    lines += ["nolat;vide;;-0.57", "text;texte;abc;-0.57"]
+    src = tmp_path / "pts.csv"
+    src.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8"))
+    out = tmp_path / "out.csv"
+    result = extract(src, bordeaux, out, referential=ref, mode="intersects")
+    expected = expected_ids(bordeaux)
+    got = out.read_bytes().decode("utf-8")
+    assert result.report.rows_kept == len(expected)
+    assert result.report.rows_without_geometry == 2 and result.report.rows_read == len(ids) + 2
+    # Verbatim: every kept record is one of the input's records, in file order.
+    body = got[got.index("\n") + 1:]
+    originals = [line for line in lines[1:] if line.split(";")[0] in set(expected)]
+    assert body == "".join(rec + "\r\n" for rec in originals)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(("\r\n".join(lines) + "\r\n").encode("latin-1"))
+    result = extract(latin, bordeaux, tmp_path / "latin-out.csv", referential=ref,
+                     mode="intersects")
+    assert result.report.rows_kept == len(expected)
+    assert "site é" in (tmp_path / "latin-out.csv").read_text(encoding="utf-8")

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .codes import CodeClassifier, count_unknown, key_code, keys_from_bytes
 from .errors import ExtractionError
@@ -102,15 +102,52 @@ def _outside_quotes(pos: np.ndarray, quotes: np.ndarray) -> np.ndarray:
     return pos[keep]
 
 
-def _scan_records(buf: bytes, end: int, delim: int, k: int, header_width: int,
-                  slice_start: int, sliced: bool) -> ScannedChunk:
-    """All the per-byte and per-record work on one buffer; NumPy releases the GIL, so two
-    buffers are scanned at once on two cores.
+@dataclass
+class Records:
+    """The record structure of a buffer: delimiter/newline positions outside quotes, and
+    for each (non-empty) record its start, newline, content end, the index in ``pos`` of
+    its first delimiter and its delimiter count."""
 
-    One pass finds every delimiter, newline and quote; a delimiter or newline is inside a
-    quoted field when an odd number of quotes precede it (an escaped quote "" counts twice).
-    The record structure then comes from the positions alone: record r's delimiters are
-    the entries between its newline and the previous one."""
+    arr: np.ndarray
+    pos: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    content_end: np.ndarray
+    first: np.ndarray
+    count: np.ndarray
+    tail: int  # bytes from here on belong to a record that continues in the next chunk
+
+    def field(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(start, end) of field ``k`` of every record, without its surrounding quotes;
+        an empty range where the record has fewer fields."""
+        import numpy as np
+
+        has_field = self.count >= k
+        top = self.pos.size - 1
+        if k == 0:
+            fstart = self.starts
+        else:
+            fstart = self.pos[np.minimum(self.first + (k - 1), top)] + 1
+        fend = np.where(self.count > k, self.pos[np.minimum(self.first + k, top)],
+                        self.content_end)
+        fstart = np.where(has_field, fstart, self.starts)
+        fend = np.where(has_field, fend, self.starts)
+        arr = self.arr
+        quoted = (arr[np.minimum(fstart, arr.size - 1)] == 34) & (fend - fstart >= 2)
+        if quoted.any():
+            fstart = np.where(quoted, fstart + 1, fstart)
+            fend = np.where(quoted, fend - 1, fend)
+        return fstart, fend
+
+
+def record_structure(buf: bytes, end: int, delim: int) -> Records | None:
+    """The records of ``buf[:end]`` (None when it holds no complete record). NumPy
+    releases the GIL, so two buffers are scanned at once on two cores.
+
+    One pass finds every delimiter and newline; one is inside a quoted field when an odd
+    number of quotes precede it (an escaped quote "" counts twice). The record structure
+    then comes from the positions alone: record r's delimiters are the entries between its
+    newline and the previous one."""
     import numpy as np
 
     arr = np.frombuffer(buf, dtype=np.uint8, count=end)
@@ -122,11 +159,10 @@ def _scan_records(buf: bytes, end: int, delim: int, k: int, header_width: int,
     kind = arr[pos]
     nl_at = np.flatnonzero(kind == 10)  # index in ``pos`` of each record's newline
     if nl_at.size == 0:
-        empty = np.empty(0, dtype=np.int64)
-        return ScannedChunk(buf, arr, empty, empty, empty, empty, empty, 0, 0)
+        return None
     ends = pos[nl_at]
     last = int(ends[-1])
-    first = np.empty(nl_at.size, dtype=np.int64)  # index in ``pos`` of its first delimiter
+    first = np.empty(nl_at.size, dtype=np.int64)
     first[0] = 0
     first[1:] = nl_at[:-1] + 1
     count = nl_at - first
@@ -140,25 +176,28 @@ def _scan_records(buf: bytes, end: int, delim: int, k: int, header_width: int,
     if not nonempty.all():
         starts, ends, content_end = starts[nonempty], ends[nonempty], content_end[nonempty]
         first, count = first[nonempty], count[nonempty]
-    mismatched = int(np.count_nonzero(count != header_width - 1))
-    has_field = count >= k
-    top = pos.size - 1
-    fstart = starts if k == 0 else pos[np.minimum(first + (k - 1), top)] + 1
-    fend = np.where(count > k, pos[np.minimum(first + k, top)], content_end)
-    fstart = np.where(has_field, fstart, starts)
-    fend = np.where(has_field, fend, starts)
-    quoted = (arr[np.minimum(fstart, arr.size - 1)] == 34) & (fend - fstart >= 2)
-    if quoted.any():
-        fstart = np.where(quoted, fstart + 1, fstart)
-        fend = np.where(quoted, fend - 1, fend)
-    keys = keys_from_bytes(arr, fstart + slice_start, fend - fstart - slice_start,
+    return Records(arr, pos, starts, ends, content_end, first, count, last + 1)
+
+
+def _scan_records(buf: bytes, end: int, delim: int, k: int, header_width: int,
+                  slice_start: int, sliced: bool) -> ScannedChunk:
+    """The records of one buffer and the integer key of their code field ``k``."""
+    import numpy as np
+
+    rec = record_structure(buf, end, delim)
+    if rec is None:
+        empty = np.empty(0, dtype=np.int64)
+        return ScannedChunk(buf, None, empty, empty, empty, empty, empty, 0, 0)
+    mismatched = int(np.count_nonzero(rec.count != header_width - 1))
+    fstart, fend = rec.field(k)
+    keys = keys_from_bytes(rec.arr, fstart + slice_start, fend - fstart - slice_start,
                            sliced=sliced)
-    return ScannedChunk(buf, arr, starts, ends, fstart, fend, keys, mismatched, last + 1)
+    return ScannedChunk(buf, rec.arr, rec.starts, rec.ends, fstart, fend, keys, mismatched,
+                        rec.tail)
 
 
-def _scanned(path: Path, offset: int, chunk: int, scan: Callable[[bytes, int], ScannedChunk],
-             total: int, progress: Progress | None
-             ) -> Iterator[tuple[int, ScannedChunk, bool]]:
+def _scanned(path: Path, offset: int, chunk: int, scan: Callable[[bytes, int], Any],
+             total: int, progress: Progress | None) -> Iterator[tuple[int, Any, bool]]:
     """Scanned chunks in file order, two in flight on a thread pool."""
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor

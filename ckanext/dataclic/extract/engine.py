@@ -298,8 +298,15 @@ class _Run:
 
                 found = load_points_index(self.source, p, self.index_dir)
                 if found is not None:
-                    self.indexed_points(sink, selection, *found)
+                    from .pointindex import points_with_index
+
+                    self.report.index_used = True
+                    self.points_output(sink, points_with_index(
+                        self.source, *found, selection, self.report, self.progress))
                     return
+            if p.format == "csv" and p.geometry in ("latlon", "point_text"):
+                self.points_output(sink, self.csv_points(selection))
+                return
         mismatched = [0]
         if p.format == "csv":
             batches = read_csv_batches(self.source, p, self.progress, mismatched)
@@ -371,11 +378,33 @@ class _Run:
             self.report.warn(f"{mismatched[0]} rows whose field count differs from the header "
                              "were skipped")
 
-    def indexed_points(self, sink: Any, selection: Any, folder: Path,
-                       meta: dict[str, Any]) -> None:
+    def csv_points(self, selection: Any) -> Any:
+        """(records, x, y) of the CSV points inside the perimeter, from a raw byte scan."""
+        from .csvpoints import filter_csv_points
+        from .spatial import valid_bounds
+
+        p = self.profile
+        columns = list(p.columns)
+        layout = read_csv_layout(self.source, p.encoding, p.delimiter)
+        counters: dict[str, int] = {}
+
+        def index(name: str | None) -> int | None:
+            return columns.index(name) if name else None
+
+        yield from filter_csv_points(
+            self.source, data_offset=layout.data_offset, delimiter=p.delimiter or ",",
+            header_width=p.header_width or len(layout.header),
+            lat_index=index(p.lat_column), lon_index=index(p.lon_column),
+            point_index=index(p.point_column) if p.geometry == "point_text" else None,
+            selection=selection, limits=valid_bounds(p.crs or WGS84), report=self.report,
+            counters=counters, progress=self.progress)
+        self.out_of_range += counters.get("out_of_range", 0)
+
+    def points_output(self, sink: Any, chunks: Any) -> None:
+        """Write (records, x, y) chunks of CSV points: the records verbatim when the output
+        is the same CSV, else parsed and given their point geometry."""
         import shapely
 
-        from .pointindex import points_with_index
         from .spatial import reproject
 
         p = self.profile
@@ -384,9 +413,7 @@ class _Run:
         encoding = (p.encoding or "utf-8").replace("-sig", "")
         raw = (self.fmt == "csv" and not self.enrich and p.delimiter == self.delimiter
                and encoding in ("utf-8", "ascii"))
-        self.report.index_used = True
-        for records, x, y in points_with_index(self.source, folder, meta, selection,
-                                               self.report, self.progress):
+        for records, x, y in chunks:
             self.report.rows_kept += len(records)
             if raw:
                 sink.write_raw(columns, records)
