@@ -30,8 +30,9 @@ class PointChunk:
     tail: int
 
 
-def _field_text(arr: Any, start: Any, end: Any) -> Any:
-    """The bytes of one field of every record, as an Arrow string array."""
+def _field_text(arr: Any, start: Any, end: Any) -> tuple[Any, bool]:
+    """The bytes of one field of every record, as an Arrow string array, and whether any
+    holds a comma (a decimal comma)."""
     import numpy as np
     import pyarrow as pa
 
@@ -40,12 +41,17 @@ def _field_text(arr: Any, start: Any, end: Any) -> Any:
     np.cumsum(lens, out=offsets[1:])
     idx = np.repeat(start - offsets[:-1], lens) + np.arange(int(offsets[-1]))
     data = arr[idx]
+    comma = bool(np.any(data == 44))
+    if not np.any(data >= 128):  # ASCII: valid UTF-8 as it is
+        return pa.StringArray.from_buffers(lens.size, pa.py_buffer(offsets),
+                                           pa.py_buffer(data)), comma
     raw = pa.BinaryArray.from_buffers(pa.binary(), lens.size, [None, pa.py_buffer(offsets),
                                                                 pa.py_buffer(data)])
     try:
-        return raw.cast(pa.string())
+        return raw.cast(pa.string()), comma
     except pa.ArrowInvalid:  # not UTF-8 (a latin-1 file): numbers are ASCII anyway
-        return pa.array([b.decode("latin-1") for b in raw.to_pylist()], type=pa.string())
+        return pa.array([b.decode("latin-1") for b in raw.to_pylist()],
+                        type=pa.string()), comma
 
 
 def _coordinates(arr: Any, rec: Any, lat: int | None, lon: int | None,
@@ -53,9 +59,9 @@ def _coordinates(arr: Any, rec: Any, lat: int | None, lon: int | None,
     from .readers import _point_text, _to_float
 
     if point is not None:
-        return _point_text(_field_text(arr, *rec.field(point)))
-    return _to_float(_field_text(arr, *rec.field(lon))), _to_float(
-        _field_text(arr, *rec.field(lat)))
+        return _point_text(_field_text(arr, *rec.field(point))[0])
+    x = _to_float(*_field_text(arr, *rec.field(lon)))
+    return x, _to_float(*_field_text(arr, *rec.field(lat)))
 
 
 def filter_csv_points(

@@ -50,20 +50,38 @@ class CountingFile:
         self.fh.close()
 
 
-def _to_float(column: Any) -> Any:
+def _numbers(values: Any) -> Any:
+    """A float64 numpy array (NaN for nulls) of a numeric Arrow array or chunked array.
+    Arrow's to_numpy() goes through a slow generic path (~20 ms for 30,000 values) even
+    without nulls; the zero-copy view then a copy does not."""
     import numpy as np
+    import pyarrow as pa
+
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if values.null_count == 0:
+        return values.to_numpy(zero_copy_only=True).astype(np.float64)
+    values = values.cast(pa.float64())
+    return values.fill_null(float("nan")).to_numpy(zero_copy_only=True).copy()
+
+
+def _to_float(column: Any, decimal_comma: bool = True) -> Any:
+    """Numbers from a text (or numeric) column: decimal commas allowed (unless the caller
+    knows there are none), NaN where a value is not a number."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if pa.types.is_floating(column.type) or pa.types.is_integer(column.type):
-        return column.to_numpy(zero_copy_only=False).astype(np.float64)
+        return _numbers(column)
     text = column.cast(pa.string())
     try:
-        # Fast path: every value is a number (decimal commas allowed).
-        values = pc.cast(pc.replace_substring(text, ",", "."), pa.float64())
-        return values.to_numpy(zero_copy_only=False).astype(np.float64)
+        # Fast path: every value is a number.
+        if decimal_comma:
+            text = pc.replace_substring(text, ",", ".")
+        return _numbers(pc.cast(text, pa.float64()))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
+    import numpy as np
     import polars as pl
 
     s = pl.from_arrow(text)
