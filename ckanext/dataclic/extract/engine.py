@@ -93,7 +93,9 @@ def extract(
         raise ExtractionError("The output delimiter must be ';', ',', tab or '|'")
     if source.resolve() == destination.resolve():
         raise ExtractionError("The output would overwrite the input")
-    if profile is None and use_index and overrides is None:
+    folder = Path(index_dir) if index_dir else source.parent
+    if profile is None and use_index and overrides is None and (
+            folder / (source.name + ".dataclic-index")).is_dir():
         from .index import fresh_index_meta
 
         meta = fresh_index_meta(source, Path(index_dir) if index_dir else None)

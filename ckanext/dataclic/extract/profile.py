@@ -420,6 +420,21 @@ def ogr_source(path: Path, fmt: str) -> str:
 
 
 SAMPLE_FEATURES = 500  # features read to recognise a commune-code column
+_LAYER_INFO: dict[tuple[str, str | None, int, int], dict[str, Any]] = {}
+
+
+def layer_info(path: Path, source: str, layer: str | None) -> dict[str, Any]:
+    """pyogrio's description of a layer, remembered for this version of the file (profile
+    detection and the reader both need it; each call opens the file again)."""
+    import pyogrio
+
+    st = path.stat()
+    key = (source, layer, st.st_size, st.st_mtime_ns)
+    if key not in _LAYER_INFO:
+        if len(_LAYER_INFO) > 64:
+            _LAYER_INFO.clear()
+        _LAYER_INFO[key] = pyogrio.read_info(source, layer=layer)
+    return _LAYER_INFO[key]
 
 
 def _detect_ogr(path: Path, fmt: str, oracle: CodeOracle, layer: str | None) -> ExtractionProfile:
@@ -435,7 +450,7 @@ def _detect_ogr(path: Path, fmt: str, oracle: CodeOracle, layer: str | None) -> 
 
     try:
         # Without a layer name, read_info describes the first layer (and names it).
-        info = pyogrio.read_info(source, layer=layer)
+        info = layer_info(path, source, layer)
     except Exception as exc:
         names = layer_names()
         if not names:
@@ -457,8 +472,10 @@ def _detect_ogr(path: Path, fmt: str, oracle: CodeOracle, layer: str | None) -> 
     table = None
     if sampled is None or sampled:
         try:
+            # batch_size: the Arrow stream would otherwise read 65,536 features first.
             _, table = pyogrio.read_arrow(source, layer=layer, max_features=SAMPLE_FEATURES,
-                                          read_geometry=False, columns=sampled)
+                                          batch_size=SAMPLE_FEATURES, read_geometry=False,
+                                          columns=sampled)
         except Exception as exc:
             raise ExtractionError(f"{path.name}: cannot read layer {layer!r} ({exc})") from exc
     columns = [str(c) for c in info["fields"]]

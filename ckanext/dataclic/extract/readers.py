@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ExtractionError
-from .profile import ExtractionProfile, load_json_records, ogr_source
+from .profile import ExtractionProfile, layer_info, load_json_records, ogr_source
 
 BATCH_ROWS = 65_536
 Progress = Callable[[int, int], None]
@@ -249,14 +249,13 @@ def points_from_wkb(column: Any) -> tuple[Any, Any] | None:
 def read_ogr_batches(path: Path, profile: ExtractionProfile, bbox: tuple[float, ...] | None,
                      progress: Progress | None) -> Iterator[SourceBatch]:
     import pyarrow as pa
-    import pyogrio
     import shapely
     from pyogrio.raw import open_arrow
 
     source = ogr_source(path, profile.format)
     info: dict[str, Any] = {}
     try:
-        info = pyogrio.read_info(source, layer=profile.layer)
+        info = layer_info(path, source, profile.layer)
     except Exception:  # noqa: BLE001 - only the progress total and the R-tree need it
         info = {}
     total = int(info.get("features") or 0)
