@@ -183,11 +183,12 @@ def points_with_index(source: Path, folder: Path, meta: dict[str, Any], selectio
     ptr = load("ptr")
     blocks = []
     if ix0 <= ix1 and iy0 <= iy1:
-        for ix in range(ix0, ix1 + 1):
-            a = int(np.searchsorted(cells, ix * n + iy0))
-            b = int(np.searchsorted(cells, ix * n + iy1, side="right"))
-            if a < b:
-                blocks.append((a, b))
+        # One run of cells per grid column (queries in the cells' own dtype: a mixed-type
+        # search would convert the whole cell array each time).
+        column = np.arange(ix0, ix1 + 1, dtype=np.int64) * n
+        lo = np.searchsorted(cells, (column + iy0).astype(cells.dtype))
+        hi = np.searchsorted(cells, (column + iy1).astype(cells.dtype), side="right")
+        blocks = [(a, b) for a, b in zip(lo.tolist(), hi.tolist(), strict=True) if a < b]
     if not blocks:
         return
     x_all, y_all = load("x"), load("y")
