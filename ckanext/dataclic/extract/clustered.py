@@ -99,6 +99,23 @@ def sort_order(keys: Any) -> Any:
     return order
 
 
+def write_rows_by_key(source: Path, folder: Path, offsets: Any, lengths: Any, order: Any,
+                      ptr: Any, columns: dict[str, Any] | None = None) -> None:
+    """The part every index shares: ``offsets.npy``, ``lengths.npy`` (and each of
+    ``columns``, a dict emptied once saved so that its arrays can be freed) in key order,
+    ``byte_ptr.npy`` and the clustered copy ``rows.bin``."""
+    import numpy as np
+
+    columns = columns if columns is not None else {}
+    for name, values in (("offsets", offsets), ("lengths", lengths), *columns.items()):
+        save_in_order(folder / f"{name}.npy", values, order)
+    columns.clear()
+    sorted_len = np.load(folder / "lengths.npy", mmap_mode="r")
+    np.save(folder / "byte_ptr.npy", byte_pointers(sorted_len, ptr))
+    del sorted_len
+    write_clustered(source, folder, offsets, lengths, order)
+
+
 def write_clustered(source: Path, folder: Path, offsets: Any, lengths: Any, order: Any,
                     progress: Progress | None = None) -> None:
     """Write ``folder/rows.bin``: the records of ``source`` (``offsets``/``lengths`` in

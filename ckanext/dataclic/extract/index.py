@@ -29,11 +29,9 @@ from .clustered import (
     IN_MEMORY_BYTES,
     ClusteredRows,
     Column,
-    byte_pointers,
     release_freed_memory,
-    save_in_order,
     sort_order,
-    write_clustered,
+    write_rows_by_key,
 )
 from .codes import CodeClassifier, key_code
 from .csvscan import KeptChunk, filter_csv_by_code
@@ -111,12 +109,7 @@ def build_csv_index(source: Path, profile: ExtractionProfile, classifier: CodeCl
         np.save(tmp / "keys.npy", uniq.astype(np.int64))
         np.save(tmp / "ptr.npy", ptr)
         np.save(tmp / "status.npy", known)
-        save_in_order(tmp / "offsets.npy", all_off, order)
-        save_in_order(tmp / "lengths.npy", all_len, order)
-        sorted_len = np.load(tmp / "lengths.npy", mmap_mode="r")
-        np.save(tmp / "byte_ptr.npy", byte_pointers(sorted_len, ptr))
-        del sorted_len
-        write_clustered(source, tmp, all_off, all_len, order)
+        write_rows_by_key(source, tmp, all_off, all_len, order, ptr)
         meta = {
             "version": INDEX_VERSION, "kind": "code", "source": source.name, **fingerprint,
             "vintage": str(getattr(classifier.ref, "vintage", "")),

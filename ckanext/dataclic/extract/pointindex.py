@@ -21,11 +21,9 @@ from .clustered import (
     IN_MEMORY_BYTES,
     ClusteredRows,
     Column,
-    byte_pointers,
     release_freed_memory,
-    save_in_order,
     sort_order,
-    write_clustered,
+    write_rows_by_key,
 )
 from .csvscan import record_spans
 from .errors import ExtractionError
@@ -122,14 +120,10 @@ def build_points_index(source: Path, profile: ExtractionProfile,
     try:
         np.save(tmp / "cells.npy", uniq)
         np.save(tmp / "ptr.npy", ptr)
-        save_in_order(tmp / "x.npy", x, order)
-        save_in_order(tmp / "y.npy", y, order)
-        save_in_order(tmp / "offsets.npy", off, order)
-        save_in_order(tmp / "lengths.npy", lens, order)
-        sorted_len = np.load(tmp / "lengths.npy", mmap_mode="r")
-        np.save(tmp / "byte_ptr.npy", byte_pointers(sorted_len, ptr))
-        del sorted_len, x, y
-        write_clustered(source, tmp, off, lens, order)
+        columns = {"x": x, "y": y}
+        del x, y
+        xs.data = ys.data = None
+        write_rows_by_key(source, tmp, off, lens, order, ptr, columns)
         meta = {
             "version": INDEX_VERSION, "kind": "points", "source": source.name, **fingerprint,
             "profile": profile.to_dict(), "rows": int(off.size),
