@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,26 @@ Progress = Callable[[int, int], None]
 
 def index_folder(source: Path, index_dir: Path | None = None) -> Path:
     return (index_dir or source.parent) / (source.name + SUFFIX)
+
+
+@contextmanager
+def new_index_folder(source: Path, index_dir: Path | None) -> Iterator[tuple[Path, Path]]:
+    """(final folder, temporary folder beside it): the temporary folder replaces the index
+    when the block ends without error and is removed otherwise, so that no half-written
+    index is ever found."""
+    folder = index_folder(source, None if index_dir is None else Path(index_dir))
+    if not folder.parent.is_dir():
+        raise ExtractionError(f"The index folder {folder.parent} does not exist")
+    tmp = Path(tempfile.mkdtemp(prefix=".index-", dir=folder.parent))
+    tmp.chmod(0o755)
+    try:
+        yield folder, tmp
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _fingerprint(source: Path) -> dict[str, int]:
@@ -100,12 +121,7 @@ def build_csv_index(source: Path, profile: ExtractionProfile, classifier: CodeCl
     known = np.zeros(uniq.size, dtype=np.uint8)
     known[plain] = classifier.status[uniq[plain]]
     all_off, all_len = offsets.array(), lengths.array()
-    folder = index_folder(source, None if index_dir is None else Path(index_dir))
-    if not folder.parent.is_dir():
-        raise ExtractionError(f"The index folder {folder.parent} does not exist")
-    tmp = Path(tempfile.mkdtemp(prefix=".index-", dir=folder.parent))
-    tmp.chmod(0o755)
-    try:
+    with new_index_folder(source, index_dir) as (folder, tmp):
         np.save(tmp / "keys.npy", uniq.astype(np.int64))
         np.save(tmp / "ptr.npy", ptr)
         np.save(tmp / "status.npy", known)
@@ -121,12 +137,6 @@ def build_csv_index(source: Path, profile: ExtractionProfile, classifier: CodeCl
             "build_s": round(time.perf_counter() - started, 3),
         }
         (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder, meta
 
 

@@ -9,9 +9,6 @@ cells), tests those points exactly against the perimeter and keeps the matching 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +30,7 @@ from .index import (
     _fingerprint,
     fresh_index_meta,
     index_folder,
+    new_index_folder,
     read_rows_at,
 )
 from .profile import ExtractionProfile
@@ -112,12 +110,7 @@ def build_points_index(source: Path, profile: ExtractionProfile,
     uniq = skey[first]
     ptr = np.append(first, skey.size).astype(np.int64)
     del skey
-    folder = index_folder(source, index_dir)
-    if not folder.parent.is_dir():
-        raise ExtractionError(f"The index folder {folder.parent} does not exist")
-    tmp = Path(tempfile.mkdtemp(prefix=".index-", dir=folder.parent))
-    tmp.chmod(0o755)
-    try:
+    with new_index_folder(source, index_dir) as (folder, tmp):
         np.save(tmp / "cells.npy", uniq)
         np.save(tmp / "ptr.npy", ptr)
         columns = {"x": x, "y": y}
@@ -132,12 +125,6 @@ def build_points_index(source: Path, profile: ExtractionProfile,
             "build_s": round(time.perf_counter() - started, 3),
         }
         (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder, meta
 
 
