@@ -244,9 +244,6 @@ class ClusteredRows:
         self.ptr = ptr
         self.byte_ptr = np.load(folder / "byte_ptr.npy", mmap_mode="r")
 
-    def available(self) -> bool:
-        return self.path.is_file()
-
     def size(self, key_a: int, key_b: int) -> int:
         """Bytes of the records of keys ``key_a`` .. ``key_b - 1``."""
         return int(self.byte_ptr[key_b]) - int(self.byte_ptr[key_a])
@@ -260,8 +257,6 @@ class ClusteredRows:
         with self.path.open("rb") as fh:
             for key_a, key_b in blocks:
                 a, b = int(self.ptr[key_a]), int(self.ptr[key_b])
-                if a >= b:
-                    continue
                 fh.seek(int(self.byte_ptr[key_a]))
                 data = fh.read(self.size(key_a, key_b))
                 cut = np.zeros(b - a + 1, dtype=np.int64)
