@@ -20,9 +20,14 @@ TIMEOUT = 60
 
 
 def wait(driver, condition, message: str, timeout: float = TIMEOUT):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition, message)
+    # The panel redraws parts of itself (the map's SVG, the suggestions) as answers arrive:
+    # an element found a moment ago may be gone; look again rather than fail.
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(StaleElementReferenceException,)
+                         ).until(condition, message)
 
 
 def visible(driver, css: str):
