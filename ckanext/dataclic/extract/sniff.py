@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 import zipfile
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pathlib import Path
 from .errors import ExtractionError
 
 SAMPLE_BYTES = 1 << 20
+SAMPLE_ROWS = 2000  # rows read to detect a profile
 MAX_ZIP_UNCOMPRESSED = 4 << 30
 MAX_ZIP_RATIO = 200
 DELIMITERS = (";", ",", "\t", "|")
@@ -122,7 +124,7 @@ def check_zip(path: Path) -> str:
     return min(shapefiles)
 
 
-@dataclass
+@dataclass(frozen=True)
 class CsvLayout:
     encoding: str
     delimiter: str
@@ -191,6 +193,23 @@ def detect_delimiter(lines: list[str]) -> str:
 def read_csv_layout(
     path: Path, encoding: str | None = None, delimiter: str | None = None
 ) -> CsvLayout:
+    """The encoding, delimiter, header and first rows of a CSV file. Remembered for this
+    version of the file: profile detection and the extraction both need it."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns, encoding, delimiter)
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        layout = _read_csv_layout(path, encoding, delimiter)
+        if len(_LAYOUTS) > 32:
+            _LAYOUTS.clear()
+        _LAYOUTS[key] = layout
+    return layout
+
+
+_LAYOUTS: dict[tuple[str, int, int, str | None, str | None], CsvLayout] = {}
+
+
+def _read_csv_layout(path: Path, encoding: str | None, delimiter: str | None) -> CsvLayout:
     with path.open("rb") as fh:
         sample = fh.read(SAMPLE_BYTES)
     if encoding:
@@ -222,11 +241,13 @@ def read_csv_layout(
             raise ExtractionError(f"The CSV delimiter must be one character, not {delimiter!r}")
     else:
         delimiter = detect_delimiter(lines[:50])
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    # The header and the sample rows only: parsing the whole MiB costs tens of ms.
+    rows = list(itertools.islice(csv.reader(io.StringIO(text), delimiter=delimiter),
+                                 SAMPLE_ROWS + 1))
     if not rows or not any(c.strip() for c in rows[0]):
         raise ExtractionError(f"{path.name} has no header line")
     header = [c.strip() for c in rows[0]]
-    sample_rows = [r for r in rows[1:2001] if r]
+    sample_rows = [r for r in rows[1:] if r]
     widths: dict[int, int] = {}
     for r in sample_rows:
         widths[len(r)] = widths.get(len(r), 0) + 1
