@@ -20,7 +20,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 # What each tool imports for its work; loaded before the clock starts.
 PRELOAD = {
-    "dataclic": ["numpy", "pyarrow", "pyarrow.csv", "shapely", "pyogrio", "pyproj", "click",
+    "dataclic": ["numpy", "numpy.ma", "pyarrow", "pyarrow.csv", "pyarrow.compute", "shapely",
+                 "pyogrio", "pyproj", "click",
                  "ckanext.dataclic.extract.cli", "ckanext.dataclic.extract.engine",
                  "ckanext.dataclic.extract.index", "ckanext.dataclic.extract.pointindex",
                  "ckanext.dataclic.extract.readers", "ckanext.dataclic.extract.writers",
@@ -30,8 +31,8 @@ PRELOAD = {
     "duckdb": ["duckdb", "duckdb_ext"],
     "pyarrow": ["pyarrow", "pyarrow.csv", "pyarrow.compute"],
     "python-csv": ["csv", "shapely"],
-    "geopandas": ["geopandas", "pandas", "shapely", "pyogrio"],
-    "pyogrio+shapely": ["pyogrio", "pyogrio.raw", "shapely", "pyarrow"],
+    "geopandas": ["geopandas", "pandas", "shapely", "pyogrio", "pyarrow.compute"],
+    "pyogrio+shapely": ["pyogrio", "pyogrio.raw", "shapely", "pyarrow", "pyarrow.compute"],
 }
 
 

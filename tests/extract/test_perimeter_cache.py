@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ckanext.dataclic.extract import extract, perimeter_cache
+from ckanext.dataclic.extract import ProfileOverrides, extract, perimeter_cache
 
 
 @pytest.fixture
@@ -52,3 +52,33 @@ def test_extractions_with_the_cache_are_identical(cached, tmp_path, ref, bordeau
 def test_a_new_referential_version_invalidates_the_cache(cached, monkeypatch):
     monkeypatch.setattr(perimeter_cache, "data_fingerprint", lambda: "another-version")
     assert perimeter_cache.load("epci:243300316") is None
+
+
+def test_the_geometry_in_a_source_crs_is_kept_for_the_next_run(cached, tmp_path, ref,
+                                                               bordeaux):
+    """The console script's cache keeps the perimeter as it was reprojected for a
+    Lambert-93 file; the next run reads it back and selects exactly the same features."""
+    import shapely
+
+    from ckanext.dataclic.extract.spatial import perimeter_in
+
+    cref, cper = cached
+    direct = perimeter_in(bordeaux.geometry, "EPSG:2154")
+    assert cper.geometry_in("EPSG:2154").equals_exact(direct, 0)
+    kept = list(perimeter_cache.cache_dir().rglob("*EPSG_2154.wkb"))
+    assert len(kept) == 1
+    _, again = perimeter_cache.load("epci:243300316")
+    assert shapely.from_wkb(kept[0].read_bytes()).equals_exact(direct, 0)
+    assert again.geometry_in("EPSG:2154").equals_exact(direct, 0)
+    # An extraction from a Lambert-93 file through the cache equals one through the
+    # referential.
+    src = tmp_path / "l93.csv"
+    src.write_text("id;x;y\n1;417000;6421000\n2;652000;6862000\n3;411000;6433000\n",
+                   encoding="utf-8")
+    ov = ProfileOverrides(lat_column="y", lon_column="x", crs="EPSG:2154")
+    a = extract(src, bordeaux, tmp_path / "a.csv", referential=ref, mode="intersects",
+                overrides=ov)
+    b = extract(src, again, tmp_path / "b.csv", referential=cref, mode="intersects",
+                overrides=ov)
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    assert a.report.rows_kept == b.report.rows_kept == 2

@@ -293,7 +293,11 @@ class _Run:
         selection = None
         bbox = None
         if self.mode != "filter":
-            selection = SpatialSelection(self.perimeter.geometry, src_crs)
+            # A perimeter from the console script's cache keeps its geometry in the CRSs
+            # it was used in: no coordinate transformation to set up.
+            stored = getattr(self.perimeter, "geometry_in", None)
+            selection = SpatialSelection(self.perimeter.geometry, src_crs,
+                                         stored(src_crs) if stored else None)
             bbox = selection.bounds
             if self.use_index and p.format == "csv" and p.geometry in ("latlon", "point_text"):
                 from .pointindex import load_points_index

@@ -85,6 +85,29 @@ class CachedPerimeter:
     def bounds(self) -> tuple[float, float, float, float]:
         return tuple(self.geometry.bounds)  # type: ignore[return-value]
 
+    def geometry_in(self, crs: str) -> Any:
+        """The geometry in ``crs`` (valid), kept in the cache beside the entry: setting up
+        a coordinate transformation costs more than a small extraction."""
+        import shapely
+
+        from .spatial import perimeter_in
+
+        fingerprint = data_fingerprint()
+        path = _entry_path(self.id, fingerprint or "").with_suffix(
+            "." + "".join(c if c.isalnum() else "_" for c in crs) + ".wkb")
+        if fingerprint is not None:
+            try:
+                return shapely.from_wkb(path.read_bytes())
+            except (OSError, shapely.errors.GEOSException):
+                pass
+        geometry = perimeter_in(self.geometry, crs)
+        if fingerprint is not None:
+            try:
+                _write_atomic(path, shapely.to_wkb(geometry))
+            except OSError:
+                pass
+        return geometry
+
 
 class CachedReferential:
     """The parts of the referential an extraction of one perimeter needs."""

@@ -290,6 +290,9 @@ def normalise_crs(crs: str | int) -> str:
         parsed = CRS.from_user_input(text)
     except Exception as exc:  # pyproj raises CRSError and others
         raise ExtractionError(f"Unknown coordinate reference system: {crs}") from exc
+    code = text.upper().removeprefix("EPSG:")
+    if text.upper().startswith("EPSG:") and code.isdigit():
+        return f"EPSG:{int(code)}"  # a known EPSG code already: no identification needed
     epsg = parsed.to_epsg()
     return f"EPSG:{epsg}" if epsg else parsed.to_wkt()
 
@@ -433,8 +436,30 @@ def layer_info(path: Path, source: str, layer: str | None) -> dict[str, Any]:
     if key not in _LAYER_INFO:
         if len(_LAYER_INFO) > 64:
             _LAYER_INFO.clear()
-        _LAYER_INFO[key] = pyogrio.read_info(source, layer=layer)
+        info = pyogrio.read_info(source, layer=layer)
+        _LAYER_INFO[key] = info
+        if layer is None and info.get("layer_name"):  # the reader asks for it by name
+            _LAYER_INFO[(source, str(info["layer_name"]), *key[2:])] = info
     return _LAYER_INFO[key]
+
+
+def _sample(source: str, fmt: str, layer: str, columns: list[str] | None) -> Any:
+    """The first features' attributes (of ``columns``, default all), as an Arrow table."""
+    import pyogrio
+
+    if fmt == "gpkg" and columns:
+        # SQL with a LIMIT: the generic reader with max_features first counts every
+        # feature of the layer (tens of ms on a large GeoPackage).
+        from .readers import _quoted
+
+        names = ", ".join(_quoted(c) for c in columns)
+        return pyogrio.read_arrow(
+            source, sql=f"SELECT {names} FROM {_quoted(layer)} LIMIT {SAMPLE_FEATURES}",
+            batch_size=SAMPLE_FEATURES)[1]
+    # batch_size: the Arrow stream would otherwise read 65,536 features first.
+    return pyogrio.read_arrow(source, layer=layer, max_features=SAMPLE_FEATURES,
+                              batch_size=SAMPLE_FEATURES, read_geometry=False,
+                              columns=columns)[1]
 
 
 def _detect_ogr(path: Path, fmt: str, oracle: CodeOracle, layer: str | None) -> ExtractionProfile:
@@ -472,10 +497,7 @@ def _detect_ogr(path: Path, fmt: str, oracle: CodeOracle, layer: str | None) -> 
     table = None
     if sampled is None or sampled:
         try:
-            # batch_size: the Arrow stream would otherwise read 65,536 features first.
-            _, table = pyogrio.read_arrow(source, layer=layer, max_features=SAMPLE_FEATURES,
-                                          batch_size=SAMPLE_FEATURES, read_geometry=False,
-                                          columns=sampled)
+            table = _sample(source, fmt, layer, sampled)
         except Exception as exc:
             raise ExtractionError(f"{path.name}: cannot read layer {layer!r} ({exc})") from exc
     columns = [str(c) for c in info["fields"]]

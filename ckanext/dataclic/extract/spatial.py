@@ -61,18 +61,29 @@ def reproject(geoms: Any, source: str, target: str) -> Any:
     return shapely.transform(geoms, apply)
 
 
+def perimeter_in(geometry: Any, crs: str) -> Any:
+    """A WGS84 perimeter geometry in ``crs``, valid."""
+    import numpy as np
+    import shapely
+
+    if crs != WGS84:
+        geometry = reproject(np.array([geometry], dtype=object), WGS84, crs)[0]
+    if not geometry.is_valid:
+        geometry = shapely.make_valid(geometry)
+    return geometry
+
+
 class SpatialSelection:
     """The perimeter, expressed in the source's CRS, ready for fast tests."""
 
-    def __init__(self, perimeter_geometry: Any, source_crs: str) -> None:
-        import numpy as np
+    def __init__(self, perimeter_geometry: Any, source_crs: str,
+                 in_source_crs: Any = None) -> None:
+        """``in_source_crs``: the perimeter already in ``source_crs``, when known."""
         import shapely
 
-        geom = perimeter_geometry
-        if source_crs != WGS84:
-            geom = reproject(np.array([geom], dtype=object), WGS84, source_crs)[0]
-        if not geom.is_valid:
-            geom = shapely.make_valid(geom)
+        geom = in_source_crs
+        if geom is None:
+            geom = perimeter_in(perimeter_geometry, source_crs)
         shapely.prepare(geom)
         self.geometry = geom
         self.bounds = geom.bounds

@@ -281,7 +281,7 @@ def _promote_multi(geoms: Any) -> Any:
                           (3, shapely.multipolygons)):
         idx = np.flatnonzero(types == single)
         if idx.size:
-            out[idx] = [multi([g]) for g in out[idx]]
+            out[idx] = multi(out[idx], indices=np.arange(idx.size))
     return out
 
 
