@@ -180,27 +180,37 @@ def points_with_index(source: Path, folder: Path, meta: dict[str, Any], selectio
         # cells from the clustered copy, keeping only the matching records.
         pos = np.concatenate([np.arange(int(ptr[a]), int(ptr[b])) for a, b in blocks])
         keep = selection.mask_xy(np.asarray(x_all[pos]), np.asarray(y_all[pos]))
-        records: list[bytes] = []
-        at = 0
+        blobs: list[bytes] = []
+        starts: list[Any] = []
+        ends: list[Any] = []
+        at = base = 0
         for _, (blob, cut) in clustered.read_blocks(blocks):
             count = cut.size - 1
             wanted = np.flatnonzero(keep[at:at + count])
             at += count
             if wanted.size:
-                lo, hi = cut[wanted].tolist(), cut[wanted + 1].tolist()
-                records.extend([blob[i:j] for i, j in zip(lo, hi, strict=True)])
+                starts.append(cut[wanted] + base)
+                ends.append(cut[wanted + 1] + base)
+                blobs.append(blob)
+                base += len(blob)
         idx = pos[keep]
+        if idx.size == 0:
+            return
+        # Back to file order, then each record sliced once from the blocks read.
         order = np.argsort(np.asarray(off_all[idx]), kind="stable")
         idx = idx[order]
         x, y = np.asarray(x_all[idx]), np.asarray(y_all[idx])
-        ordered = order.tolist()
-        for start in range(0, len(ordered), BATCH):
-            chunk = [records[i] for i in ordered[start:start + BATCH]]
-            if chunk and not chunk[-1].endswith(b"\n"):
-                chunk[-1] += b"\n"
-            yield chunk, x[start:start + BATCH], y[start:start + BATCH]
+        data = b"".join(blobs)
+        lo = np.concatenate(starts)[order].tolist()
+        hi = np.concatenate(ends)[order].tolist()
+        for start in range(0, idx.size, BATCH):
+            stop = min(start + BATCH, idx.size)
+            chunk = [data[i:j] for i, j in zip(lo[start:stop], hi[start:stop], strict=True)]
+            if not chunk[-1].endswith(b"\n"):
+                chunk[-1] += b"\n"  # the file's last record, without its newline
+            yield chunk, x[start:stop], y[start:stop]
             if progress:
-                progress(min(start + BATCH, len(ordered)), len(ordered))
+                progress(stop, idx.size)
         return
     idx = np.concatenate([np.arange(int(ptr[a]), int(ptr[b])) for a, b in blocks])
     x = np.asarray(x_all[idx])
