@@ -277,3 +277,38 @@ def test_csv_points_scanned_raw_keep_rows_byte_for_byte(tmp_path, ref, bordeaux)
                      mode="intersects")
     assert result.report.rows_kept == len(expected)
     assert "site é" in (tmp_path / "latin-out.csv").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "geojson", "gpkg", "shp", "parquet"])
+def test_points_kept_in_their_crs_are_written_with_their_own_coordinates(tmp_path, ref,
+                                                                         bordeaux, fmt):
+    """Points read from a GeoPackage in WGS84 and written in WGS84 keep their exact
+    coordinates in every output format (the source's geometry is passed through)."""
+    src = write_ogr(tmp_path / "in.gpkg", "GPKG")
+    out = tmp_path / f"out.{ {'shp': 'zip'}.get(fmt, fmt) }"
+    result = extract(src, bordeaux, out, referential=ref, mode="intersects")
+    assert kept_ids(out) == expected_ids(bordeaux)
+    assert result.report.rows_kept == len(expected_ids(bordeaux))
+    ids, x, y = grid()
+    want = {i: (a, b) for i, a, b in zip(ids, x.tolist(), y.tolist(), strict=True)}
+    if fmt == "csv":
+        lines = out.read_text(encoding="utf-8").splitlines()
+        header = lines[0].split(";")
+        got = {r[header.index("ident")]: shapely.from_wkt(r[-1]).coords[0]
+               for r in (line.split(";") for line in lines[1:])}
+    elif fmt == "geojson":
+        got = {f["properties"]["ident"]: tuple(f["geometry"]["coordinates"])
+               for f in json.loads(out.read_text())["features"]}
+    elif fmt == "parquet":
+        table = pq.read_table(out)
+        pts = shapely.from_wkb(table.column("geometry").to_pylist())
+        got = dict(zip(table.column("ident").to_pylist(),
+                       [p.coords[0] for p in pts], strict=True))
+    else:
+        path = out if fmt == "gpkg" else (
+            f"/vsizip/{out}/" + next(n for n in zipfile.ZipFile(out).namelist()
+                                     if n.endswith(".shp")))
+        frame = pyogrio.read_dataframe(path)
+        assert frame.geom_type.eq("Point").all()
+        got = dict(zip(frame["ident"], [p.coords[0] for p in frame.geometry], strict=True))
+    assert got == {i: want[i] for i in got}

@@ -348,8 +348,13 @@ class _Run:
                 continue
             table = sb.table.take(idx)
             geoms = None
+            points_wkb = None
             if p.has_geometry:
-                if xy:
+                if xy and sb.points_wkb is not None and self.mode != "clip" and (
+                        not self.enrich and src_crs == self.out_crs):
+                    # The source's point WKB is what would be written: pass it through.
+                    points_wkb = sb.points_wkb.take(idx)
+                elif xy:
                     import shapely
 
                     geoms = shapely.points(sb.x[idx], sb.y[idx])
@@ -377,7 +382,10 @@ class _Run:
                     codes = self.codes_by_location(geoms, src_crs)
                 batch.extra = self.enrichment(codes)
             if self.output_has_geometry or self.fmt == "csv" and p.geometry == "native":
-                batch.geometries = reproject(geoms, src_crs, self.out_crs)
+                if points_wkb is not None:
+                    batch.points_wkb = points_wkb
+                else:
+                    batch.geometries = reproject(geoms, src_crs, self.out_crs)
             sink.write(batch)
         if mismatched[0]:
             self.report.rows_field_count_mismatch += mismatched[0]

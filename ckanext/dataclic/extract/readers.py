@@ -20,6 +20,7 @@ class SourceBatch:
     geometries: Any = None  # shapely array in the source CRS (native or WKT)
     x: Any = None  # float arrays for point coordinates (lat/lon, x/y, "lat, lon")
     y: Any = None
+    points_wkb: Any = None  # the source's 2D point WKB, when x/y were decoded from it
 
 
 class CountingFile:
@@ -236,6 +237,13 @@ def points_from_wkb(column: Any) -> tuple[Any, Any] | None:
     if not (np.diff(offsets)[valid] == 21).all():
         return None
     data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
+    if arr.null_count == 0:
+        # Every value is 21 bytes, one after the other: a (n, 21) view of the data.
+        rows = data[int(offsets[0]):int(offsets[-1])].reshape(-1, 21)
+        if not (rows[:, :5] == np.array([1, 1, 0, 0, 0], dtype=np.uint8)).all():
+            return None
+        coords = np.ascontiguousarray(rows[:, 5:]).view("<f8")
+        return coords[:, 0].copy(), coords[:, 1].copy()
     head = data[starts[valid, None] + np.arange(5)]
     if not (head == np.array([1, 1, 0, 0, 0], dtype=np.uint8)).all():  # little-endian Point
         return None
@@ -281,7 +289,7 @@ def read_ogr_batches(path: Path, profile: ExtractionProfile, bbox: tuple[float, 
                     points = points_from_wkb(table.column(gname))
                     if points is not None:
                         yield SourceBatch(table.drop_columns([gname]), x=points[0],
-                                          y=points[1])
+                                          y=points[1], points_wkb=table.column(gname))
                         continue
                     wkb = table.column(gname).to_numpy(zero_copy_only=False)
                     geoms = shapely.from_wkb(wkb, on_invalid="ignore")

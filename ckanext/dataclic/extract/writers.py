@@ -42,13 +42,37 @@ def format_from_path(path: Path, fmt: str | None) -> str:
 @dataclass
 class Batch:
     """Rows to write: column names, then either Python rows or an Arrow table, and
-    optionally one shapely geometry per row (already in the output CRS)."""
+    optionally one geometry per row (already in the output CRS): shapely geometries, or
+    ``points_wkb``, an Arrow array of 2D point WKB passed through from the source."""
 
     columns: list[str]
     rows: list[list[Any]] | None = None
     table: Any = None
     geometries: Any = None
     extra: dict[str, list[Any]] = field(default_factory=dict)
+    points_wkb: Any = None
+
+    def has_geometry(self) -> bool:
+        return self.geometries is not None or self.points_wkb is not None
+
+    def shapes(self) -> Any:
+        """The geometries as shapely objects."""
+        if self.geometries is None and self.points_wkb is not None:
+            import shapely
+
+            self.geometries = shapely.from_wkb(self.points_wkb.to_numpy(zero_copy_only=False))
+        return self.geometries
+
+    def wkb(self) -> Any:
+        """The geometries as an Arrow binary array of WKB."""
+        import pyarrow as pa
+
+        if self.points_wkb is not None:
+            return self.points_wkb
+        import shapely
+
+        wkb = shapely.to_wkb(self.geometries) if len(self) else []
+        return pa.array(wkb, type=pa.binary())
 
     def __len__(self) -> int:
         if self.rows is not None:
@@ -114,7 +138,7 @@ class CsvSink:
         if self.with_geometry:
             import shapely
 
-            wkt = shapely.to_wkt(batch.geometries, rounding_precision=-1) if len(rows) else []
+            wkt = shapely.to_wkt(batch.shapes(), rounding_precision=-1) if len(rows) else []
             rows = [r + [w] for r, w in zip(rows, wkt, strict=True)]
         self.writer.writerows(["" if v is None else v for v in r] for r in rows)
 
@@ -139,7 +163,7 @@ class GeoJsonSink:
 
         cols = batch.all_columns()
         rows = batch.as_rows()
-        geoms = (shapely.to_geojson(batch.geometries) if batch.geometries is not None
+        geoms = (shapely.to_geojson(batch.shapes()) if batch.has_geometry()
                  else [None] * len(rows))
         out = io.StringIO()
         for row, g in zip(rows, geoms, strict=True):
@@ -179,10 +203,7 @@ class ParquetSink:
 
         table = batch.as_table()
         if self.with_geometry:
-            import shapely
-
-            wkb = shapely.to_wkb(batch.geometries) if len(batch) else []
-            table = table.append_column("geometry", pa.array(wkb, type=pa.binary()))
+            table = table.append_column("geometry", batch.wkb().cast(pa.binary()))
         return table
 
     def _open(self, table: Any) -> None:
@@ -230,17 +251,22 @@ class OgrSink:
         import shapely
         from pyogrio.raw import write_arrow
 
-        if batch.geometries is None:
+        if not batch.has_geometry():
             raise ExtractionError(f"{self.driver} output needs geometries; this input has none")
         if len(batch) == 0 and self.started:
             return
-        geoms = batch.geometries
-        if self.geometry_type is None:
-            self.geometry_type = _ogr_geometry_type(geoms, self.driver)
-        if self.geometry_type.startswith("Multi"):
-            geoms = _promote_multi(geoms)
         table = batch.as_table()
-        table = table.append_column("geometry", pa.array(shapely.to_wkb(geoms), type=pa.binary()))
+        if batch.points_wkb is not None and self.geometry_type in (None, "Point"):
+            self.geometry_type = "Point"
+            wkb = batch.points_wkb.cast(pa.binary())
+        else:
+            geoms = batch.shapes()
+            if self.geometry_type is None:
+                self.geometry_type = _ogr_geometry_type(geoms, self.driver)
+            if self.geometry_type.startswith("Multi"):
+                geoms = _promote_multi(geoms)
+            wkb = pa.array(shapely.to_wkb(geoms), type=pa.binary())
+        table = table.append_column("geometry", wkb)
         write_arrow(table, str(self.path), layer=self.layer, driver=self.driver,
                     geometry_name="geometry", geometry_type=self.geometry_type, crs=self.crs,
                     append=self.started, encoding="UTF-8" if self.driver != "GPKG" else None)
