@@ -248,17 +248,19 @@ def _ogr(path: Path, profile: ExtractionProfile, counts: Counter[str], bounds: _
 
 def compute_coverage(path: str | Path, profile: ExtractionProfile) -> dict[str, Any]:
     """Read the code and coordinate columns of ``path`` once and summarise its coverage."""
-    path = Path(path)
+    from .archive import data_file
+
     counts: Counter[str] = Counter()
     bounds = _Bounds()
-    if profile.format == "csv":
-        rows = _csv(path, profile, counts, bounds)
-    elif profile.format == "parquet":
-        rows = _parquet(path, profile, counts, bounds)
-    elif profile.format == "json":
-        rows = _json_records(path, profile, counts, bounds)
-    else:
-        rows = _ogr(path, profile, counts, bounds)
+    with data_file(Path(path)) as (readable, _):
+        if profile.format == "csv":
+            rows = _csv(readable, profile, counts, bounds)
+        elif profile.format == "parquet":
+            rows = _parquet(readable, profile, counts, bounds)
+        elif profile.format == "json":
+            rows = _json_records(readable, profile, counts, bounds)
+        else:
+            rows = _ogr(readable, profile, counts, bounds)
     return summarise(rows, counts, bounds.wgs84(profile.crs) if profile.has_geometry else None,
                      with_codes=profile.has_code)
 

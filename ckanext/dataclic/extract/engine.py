@@ -8,7 +8,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -93,6 +93,19 @@ def extract(
         raise ExtractionError("The output delimiter must be ';', ',', tab or '|'")
     if source.resolve() == destination.resolve():
         raise ExtractionError("The output would overwrite the input")
+    from .archive import data_file, data_member
+
+    if data_member(source) is not None:
+        # A data file zipped by its publisher: extract from an unpacked copy.
+        with data_file(source) as (unpacked, member):
+            result = extract(unpacked, perimeter, destination, referential=ref, mode=mode,
+                             output_format=output_format, profile=profile,
+                             overrides=overrides, enrich=enrich, out_crs=out_crs,
+                             delimiter=delimiter, progress=progress, use_index=False)
+        result.profile = replace(result.profile, archive_member=member)
+        result.report.bytes_read = source.stat().st_size
+        result.report.elapsed_s = round(time.perf_counter() - started, 3)
+        return result
     folder = Path(index_dir) if index_dir else source.parent
     if profile is None and use_index and overrides is None and (
             folder / (source.name + ".dataclic-index")).is_dir():
@@ -599,6 +612,10 @@ def build_index(
     from .pointindex import build_points_index
 
     source = Path(source)
+    from .archive import data_member
+
+    if data_member(source) is not None:
+        raise ExtractionError(f"Indexes are built on plain files: unzip {source.name} first")
     ref = referential if referential is not None else default_referential()
     if profile is None:
         profile = detect_profile(source, ref, overrides)

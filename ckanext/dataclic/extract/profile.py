@@ -68,6 +68,7 @@ class ExtractionProfile:
     crs: str | None = None
     header_width: int | None = None
     data_width: int | None = None
+    archive_member: str | None = None  # the data file read inside a ZIP archive
 
     @property
     def has_code(self) -> bool:
@@ -303,17 +304,21 @@ def detect_profile(
     overrides: ProfileOverrides | None = None,
 ) -> ExtractionProfile:
     """Detect how ``path`` is tied to territory; ``overrides`` win over detection."""
-    path = Path(path)
+    from .archive import data_file
+
     ov = overrides or ProfileOverrides()
-    fmt = sniff_format(path)
-    if fmt == "csv":
-        profile = _detect_csv(path, oracle, ov)
-    elif fmt == "json":
-        profile = _detect_json_records(path, oracle)
-    elif fmt == "parquet":
-        profile = _detect_parquet(path, oracle)
-    else:
-        profile = _detect_ogr(path, fmt, oracle, ov.layer)
+    with data_file(Path(path)) as (readable, member):
+        fmt = sniff_format(readable)
+        if fmt == "csv":
+            profile = _detect_csv(readable, oracle, ov)
+        elif fmt == "json":
+            profile = _detect_json_records(readable, oracle)
+        elif fmt == "parquet":
+            profile = _detect_parquet(readable, oracle)
+        else:
+            profile = _detect_ogr(readable, fmt, oracle, ov.layer)
+    if member is not None:
+        profile = replace(profile, archive_member=member)
     return _apply_overrides(profile, ov)
 
 

@@ -92,15 +92,15 @@ def _sniff_json(path: Path, text: bytes) -> str:
     return "geojson"
 
 
-def check_zip(path: Path) -> str:
-    """Validate a ZIP archive and return the inner path of its shapefile."""
+def zip_members(path: Path) -> list[zipfile.ZipInfo]:
+    """The files of a ZIP archive, after checking it is safe to unpack: no absolute or
+    ``..`` paths, no decompression bomb, a capped total size."""
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
     except (zipfile.BadZipFile, OSError) as exc:
         raise ExtractionError(f"{path.name} is not a readable ZIP archive") from exc
     total = 0
-    shapefiles = []
     for info in infos:
         name = info.filename
         parts = Path(name).parts
@@ -112,13 +112,17 @@ def check_zip(path: Path) -> str:
             raise ExtractionError(
                     f"{path.name} looks like a decompression bomb ({name}); refusing it"
                 )
-        if name.lower().endswith(".shp"):
-            shapefiles.append(name)
     if total > MAX_ZIP_UNCOMPRESSED:
         raise ExtractionError(
             f"{path.name} would uncompress to {total // (1 << 20)} MiB, over the "
             f"{MAX_ZIP_UNCOMPRESSED // (1 << 20)} MiB limit"
         )
+    return [info for info in infos if not info.is_dir()]
+
+
+def check_zip(path: Path) -> str:
+    """Validate a ZIP archive and return the inner path of its shapefile."""
+    shapefiles = [i.filename for i in zip_members(path) if i.filename.lower().endswith(".shp")]
     if not shapefiles:
         raise ExtractionError(f"{path.name} holds no shapefile (.shp)")
     return min(shapefiles)
