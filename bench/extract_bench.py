@@ -393,6 +393,16 @@ def report_table(label: str, src: Path, cat: float, tools: list[Tool]) -> dict:
             "cat_s": round(cat, 4), "tools": rows}
 
 
+def compile_engine() -> None:
+    """Byte-compile the extension, as a regular pip install does for every package (the
+    peers' included). An editable install compiles on first import instead, and not at all
+    under PYTHONDONTWRITEBYTECODE: each timed process would then compile the engine's
+    sources again (about 80 ms here)."""
+    import compileall
+
+    compileall.compile_dir(str(HERE.parent / "ckanext"), quiet=1)
+
+
 def main() -> None:
     global SPAWNER
     if sys.argv[1:] == ["--spawner"]:
@@ -419,6 +429,7 @@ def main() -> None:
     if shutil.which("ogr2ogr") is None:
         skip.add("ogr2ogr")
     OUT.mkdir(parents=True, exist_ok=True)
+    compile_engine()
     results = []
     for label in [w.strip() for w in args.only.split(",") if w.strip()]:
         if label == "W1":
