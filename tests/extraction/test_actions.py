@@ -214,3 +214,30 @@ def test_resource_without_profile_record_gets_one_enqueued(app, communes_resourc
     run_jobs()
     shown = call(app, "dataclic_profile_show", resource_id=remote["id"])["result"]
     assert shown["status"] == "error" and "Cannot fetch" in shown["message"]
+
+
+def test_a_zipped_csv_resource_is_profiled_and_extracted(app, org):
+    """National portals often publish CSV files zipped: the portal reads the one data file
+    of the archive like a plain upload."""
+    import zipfile
+
+    dataset = factories.Dataset(owner_org=org["id"], license_id="odc-odbl")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("LISEZMOI.txt", "Population des communes")
+        zf.writestr("population.csv", communes_csv(gironde_and_landes(), ["99999;Nowhere;1"]))
+    resource = factories.Resource(package_id=dataset["id"], name="population.zip",
+                                  upload=upload(buf.getvalue(), "population.zip"), format="ZIP")
+    run_jobs()
+    shown = call(app, "dataclic_profile_show", resource_id=resource["id"])["result"]
+    assert shown["status"] == "detected", shown
+    assert shown["profile"]["archive_member"] == "population.csv"
+    assert shown["profile"]["code_column"] == "code_insee"
+    record = call(app, "dataclic_extract", resource_id=resource["id"],
+                  perimeter="epci:243300316", format="csv")["result"]
+    assert record["status"] == "done", record
+    assert record["report"]["rows_kept"] == 28
+    body = app.get(record["download_url"].replace("http://test.ckan.net", "")).get_data(
+        as_text=True)
+    rows = list(csv.DictReader(io.StringIO(body), delimiter=";"))
+    assert len(rows) == 28 and "33063" in {r["code_insee"] for r in rows}
