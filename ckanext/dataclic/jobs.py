@@ -25,6 +25,8 @@ def detect_profile(resource_id: str) -> None:
         return
     record = service.detect(resource)
     log.info("Profile of resource %s: %s", resource_id, record.get("status"))
+    if service.wants_index(resource, record):
+        tk.enqueue_job(build_index, [resource_id], title=f"dataclic index {resource_id[:8]}")
     if not service.settings().auto_refresh:
         return
     version = record.get("content_version")
@@ -48,6 +50,26 @@ def check_package(package_id: str) -> None:
         # A pending record of this version has its own detection job (resource hooks).
         if current is None or current["content_version"] != version:
             detect_profile(resource["id"])
+
+
+def build_index(resource_id: str) -> None:
+    """Build the engine's index of a large CSV resource, once per file version."""
+    from ckanext.dataclic.extract import ExtractionError
+    from ckanext.dataclic.extraction import service
+
+    try:
+        resource = service.show_resource(resource_id)
+        meta = service.build_index(resource)
+    except tk.ObjectNotFound:
+        log.info("Resource %s is gone; no index to build", resource_id)
+        return
+    except (ExtractionError, service.SourceError) as error:
+        # Extractions still work without the index: they scan the file.
+        log.warning("No index for resource %s: %s", resource_id, error)
+        return
+    if meta is not None:
+        log.info("Index of resource %s: %s rows in %s s", resource_id, meta.get("rows"),
+                 meta.get("build_s"))
 
 
 def run_extraction(extraction_id: str) -> None:

@@ -67,8 +67,10 @@ def test_an_engine_index_gives_exact_counts(app, communes_resource):
 
     resource = service.show_resource(communes_resource["id"])
     stored = call(app, "dataclic_profile_show", resource_id=resource["id"])["result"]
+    folder = service.index_dir(resource["id"])
+    folder.mkdir(parents=True)
     build_index(service.upload_path(resource), referential=active_referential.get(),
-                profile=service.engine_profile(stored["profile"]))
+                profile=service.engine_profile(stored["profile"]), index_dir=folder)
     answer = preview(app, communes_resource, "departement:40")
     landes = sum(1 for c in active_referential.get().communes if c.startswith("40"))
     assert answer == {"perimeter": "departement:40", "perimeter_name": "Landes",

@@ -56,7 +56,8 @@ def _from_index(resource: dict[str, Any], profile: dict[str, Any], perimeter: An
     from ckanext.dataclic.extract.index import load_csv_index
 
     try:
-        index = load_csv_index(path, service.engine_profile(profile))
+        index = load_csv_index(path, service.engine_profile(profile),
+                               service.index_dir(resource["id"]))
         if index is None:
             return None
         # keys.npy: the sorted keys met in the file; ptr.npy: where each key's records start.

@@ -68,6 +68,7 @@ class ExtractionSettings:
     max_total_mb: int
     auto_refresh: bool
     storage: Path
+    index_min_bytes: int = 0
 
 
 def settings() -> ExtractionSettings:
@@ -98,6 +99,7 @@ def settings() -> ExtractionSettings:
         max_total_mb=int(config.get("ckanext.dataclic.extract.max_total_mb")),
         auto_refresh=tk.asbool(config.get("ckanext.dataclic.extract.auto_refresh")),
         storage=Path(root),
+        index_min_bytes=int(config.get("ckanext.dataclic.extract.index_min_bytes")),
     )
 
 
@@ -539,7 +541,7 @@ def run(extraction_id: str) -> dict[str, Any] | None:
             result = extract(path, perimeter, output, referential=ref, mode=record["mode"],
                              output_format=record["format"], profile=profile,
                              enrich=record["enrich"], out_crs=record["out_crs"],
-                             progress=beat.progress)
+                             progress=beat.progress, index_dir=index_dir(resource["id"]))
         report = result.report.to_dict()
         store.update_extraction(
             extraction_id, only_if_status=("running",), status="done",
@@ -560,6 +562,45 @@ def _fail(extraction_id: str, reason: str, output: Path) -> None:
     output.unlink(missing_ok=True)
     store.update_extraction(extraction_id, only_if_status=("running",), status="failed",
                             error=reason, finished=store.now())
+
+
+# -- indexes ---------------------------------------------------------------------------------
+def index_dir(resource_id: str) -> Path:
+    """Where the engine keeps the index of a resource's file (see ``build_index``)."""
+    return settings().storage / "indexes" / resource_id
+
+
+def wants_index(resource: dict[str, Any], record: dict[str, Any]) -> bool:
+    """A detected CSV profile, on a file large enough to be worth an index."""
+    limit = settings().index_min_bytes
+    profile = record.get("profile") or {}
+    if limit <= 0 or record.get("status") != "detected" or profile.get("format") != "csv":
+        return False
+    if profile.get("archive_member"):
+        return False  # the engine indexes plain files only
+    if not (profile.get("code_column") or profile.get("geometry") in ("latlon", "point_text")):
+        return False
+    path = local_source(resource)
+    return path is not None and path.stat().st_size >= limit
+
+
+def build_index(resource: dict[str, Any]) -> dict[str, Any] | None:
+    """Build the engine's index of the resource's file for its current version; None when
+    there is nothing to do (no profile, not worth it, or already built)."""
+    from ckanext.dataclic.extract.engine import build_index as engine_build_index
+    from ckanext.dataclic.extract.index import fresh_index_meta
+
+    record = store.get_profile(resource["id"])
+    if record is None or not wants_index(resource, record):
+        return None
+    path = source_file(resource)
+    folder = index_dir(resource["id"])
+    if fresh_index_meta(path, folder) is not None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    _, meta = engine_build_index(path, referential=referential(),
+                                 profile=engine_profile(record["profile"]), index_dir=folder)
+    return meta
 
 
 # -- purge ------------------------------------------------------------------------------------
