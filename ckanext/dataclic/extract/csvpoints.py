@@ -88,13 +88,11 @@ def _parsed(arr: Any, start: Any, end: Any) -> Any:
     return values
 
 
-def _coordinates(arr: Any, rec: Any, lat: int | None, lon: int | None,
-                 point: int | None) -> tuple[Any, Any]:
+def _point_coordinates(rec: Any, point: int) -> tuple[Any, Any]:
+    """(x, y) of every record from one "lat, lon" text field."""
     from .readers import _point_text
 
-    if point is not None:
-        return _point_text(_field_text(arr, *rec.field(point))[0])
-    return _parsed(arr, *rec.field(lon)), _parsed(arr, *rec.field(lat))
+    return _point_text(_field_text(rec.arr, *rec.field(point))[0])
 
 
 @dataclass
@@ -186,7 +184,7 @@ def filter_csv_points(
             assert lat_index is not None and lon_index is not None
             located = _locate(rec, lat_index, lon_index, box, limits)
         else:
-            x, y = _coordinates(rec.arr, rec, None, None, point_index)
+            x, y = _point_coordinates(rec, point_index)
             usable, missing, out_count = _check(x, y, limits)
             rows = np.flatnonzero(usable)
             located = _Located(rows, x[rows], y[rows], missing, out_count)
