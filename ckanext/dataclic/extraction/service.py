@@ -595,11 +595,13 @@ def build_index(resource: dict[str, Any]) -> dict[str, Any] | None:
         return None
     path = source_file(resource)
     folder = index_dir(resource["id"])
-    if fresh_index_meta(path, folder) is not None:
-        return None
+    profile = engine_profile(record["profile"])
+    built = fresh_index_meta(path, folder)
+    if built is not None and built.get("profile") == profile.to_dict():
+        return None  # this file version, read with this profile (a corrected one rebuilds)
     folder.mkdir(parents=True, exist_ok=True)
-    _, meta = engine_build_index(path, referential=referential(),
-                                 profile=engine_profile(record["profile"]), index_dir=folder)
+    _, meta = engine_build_index(path, referential=referential(), profile=profile,
+                                 index_dir=folder)
     return meta
 
 
