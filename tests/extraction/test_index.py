@@ -80,3 +80,23 @@ def test_files_under_the_size_limit_are_not_indexed(app, org):
     record = call(app, "dataclic_extract", resource_id=resource["id"],
                   perimeter="epci:243300316", format="csv")["result"]
     assert record["status"] == "done" and record["report"]["index_used"] is False
+
+
+@pytest.mark.ckan_config("ckanext.dataclic.extract.index_min_bytes", "1")
+def test_an_index_of_another_profile_is_rebuilt(app, org):
+    from ckanext.dataclic.model import extraction as store
+
+    lines = ["id;code_insee;autre_code;latitude;longitude",
+             "bdx;33063;40192;44.8378;-0.5792", "dax;40088;33063;43.7102;-1.0536"]
+    resource = _resource(org, ("\n".join(lines) + "\n").encode(), "mixte.csv")
+    run_jobs()
+    shown = service.show_resource(resource["id"])
+    first = service.build_index(shown)
+    assert first is None  # the job built it already: nothing to do
+    record = store.get_profile(resource["id"])
+    changed = dict(record["profile"], code_column="autre_code")
+    store.save_profile(resource["id"], status="detected", profile=changed, message=None,
+                       content_version=record["content_version"], corrected=True)
+    rebuilt = service.build_index(shown)
+    assert rebuilt is not None and rebuilt["profile"]["code_column"] == "autre_code"
+    assert service.build_index(shown) is None
