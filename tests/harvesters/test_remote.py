@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ckanext.dataclic.harvesters.remote import HostPolicy, RemoteClient, RemoteError, RemoteLimits
+from ckanext.dataclic.remote import HostPolicy, RemoteClient, RemoteError, RemoteLimits
 
 from .fixture_server import FixtureServer, Reply
 

@@ -173,7 +173,7 @@ def source_file(resource: dict[str, Any], *, max_bytes: int | None = None) -> Pa
     url = (resource.get("url") or "").strip()
     if not url:
         raise SourceError("This resource has neither an uploaded file nor a URL")
-    from ckanext.dataclic.harvesters.remote import (
+    from ckanext.dataclic.remote import (
         HostPolicy,
         RemoteClient,
         RemoteError,

@@ -14,6 +14,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import ckan.plugins.toolkit as tk
 
+from ckanext.dataclic.remote import RemoteClient, RemoteError
+
 from .base import (
     Check,
     DataclicHarvester,
@@ -31,7 +33,6 @@ from .base import (
 )
 from .paged import gather_to_csv
 from .profiles import profile_from_fields
-from .remote import RemoteClient, RemoteError
 
 CONCEPT_CODE = ("codeCommune", "codecommuneinsee", "insee")
 CONCEPT_LAT = "wgs84_pos#lat"

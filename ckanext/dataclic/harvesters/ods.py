@@ -13,6 +13,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import ckan.plugins.toolkit as tk
 
+from ckanext.dataclic.remote import RemoteClient, RemoteError
+
 from .base import (
     Check,
     DataclicHarvester,
@@ -29,7 +31,6 @@ from .base import (
     list_of,
 )
 from .profiles import profile_from_fields
-from .remote import RemoteClient, RemoteError
 
 EXPORTS = ("csv", "geojson", "parquet", "json", "xlsx", "shp", "fgb")
 DEFAULT_EXPORTS = ["csv", "geojson", "parquet"]

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urljoin
 
+from ckanext.dataclic.remote import RemoteClient, RemoteError, full_url
+
 from .base import (
     Check,
     DataclicHarvester,
@@ -28,7 +30,6 @@ from .base import (
     staging_dir,
 )
 from .profiles import profile_from_fields, profile_from_file
-from .remote import RemoteClient, RemoteError, full_url
 
 PagePicker = Callable[[Any, str], "str | dict[str, Any] | None"]
 

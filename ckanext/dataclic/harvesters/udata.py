@@ -8,6 +8,8 @@ from urllib.parse import quote
 
 import ckan.plugins.toolkit as tk
 
+from ckanext.dataclic.remote import RemoteClient, RemoteError
+
 from .base import (
     Check,
     DataclicHarvester,
@@ -23,7 +25,6 @@ from .base import (
     licence_id,
 )
 from .profiles import profile_from_fields
-from .remote import RemoteClient, RemoteError
 
 
 def api_base(source_url: str) -> str:

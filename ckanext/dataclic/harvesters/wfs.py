@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 
 import ckan.plugins.toolkit as tk
 
+from ckanext.dataclic.remote import RemoteClient, RemoteError, full_url
+
 from .base import (
     Check,
     DataclicHarvester,
@@ -30,7 +32,6 @@ from .base import (
 )
 from .paged import _sha256
 from .profiles import profile_from_fields
-from .remote import RemoteClient, RemoteError, full_url
 
 DEFAULT_PAGE_SIZE = 1000
 

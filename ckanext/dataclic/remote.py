@@ -1,0 +1,290 @@
+"""The one HTTP client every dataclic harvester uses.
+
+Plain Python (no CKAN import). Every call has connect and read timeouts and an overall
+deadline, retries with exponential backoff on 429/5xx and connection errors (bounded, honouring
+``Retry-After``), streams the body with a size cap, refuses loopback/private/link-local
+addresses unless the host is allowlisted, and pages with a page cap and loop detection.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import ipaddress
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import requests
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+CHUNK = 64 * 1024
+
+
+class RemoteError(Exception):
+    """A remote call that failed; carries the URL and HTTP status for the object error."""
+
+    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+        self.url = url
+        self.status = status
+        self.reason = reason
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        status = f"HTTP {self.status}" if self.status is not None else "no HTTP status"
+        return f"{self.url} ({status}): {self.reason}"
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+@dataclass(frozen=True)
+class RemoteLimits:
+    """Bounds on a remote call; harvest source configs may tighten or loosen them."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    deadline: float = 600.0
+    max_retries: int = 3
+    backoff: float = 1.0
+    max_wait: float = 60.0
+    max_bytes: int = 50 * 1024 * 1024
+    max_pages: int = 500
+
+
+@dataclass
+class HostPolicy:
+    """Which hosts may be called. Non-public addresses need an explicit allowlist entry."""
+
+    allowed_hosts: frozenset[str] = field(default_factory=frozenset)
+
+    def check(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise RemoteError(url, f"only http and https URLs are allowed, not {parts.scheme!r}")
+        host = (parts.hostname or "").lower()
+        if not host:
+            raise RemoteError(url, "the URL has no host")
+        if host in self.allowed_hosts:
+            return
+        try:
+            infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise RemoteError(url, f"the host {host!r} cannot be resolved ({exc})") from exc
+        for info in infos:
+            address = ipaddress.ip_address(info[4][0].split("%")[0])
+            if not address.is_global:
+                raise RemoteError(
+                    url,
+                    f"the host {host!r} resolves to a non-public address ({address}); "
+                    "add it to ckanext.dataclic.harvest.allowed_hosts to allow it",
+                )
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def full_url(url: str, params: dict[str, Any] | None = None) -> str:
+    if not params:
+        return url
+    joiner = "&" if urlsplit(url).query else "?"
+    return url + joiner + urlencode(params, doseq=True)
+
+
+class RemoteClient:
+    """Streams remote documents under :class:`RemoteLimits` and a :class:`HostPolicy`."""
+
+    def __init__(
+        self,
+        limits: RemoteLimits | None = None,
+        policy: HostPolicy | None = None,
+        *,
+        user_agent: str = "ckanext-dataclic harvester",
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.limits = limits or RemoteLimits()
+        self.policy = policy or HostPolicy()
+        self.sleep = sleep
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = user_agent
+        self.session.trust_env = False
+        self.calls = 0
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- low level ---------------------------------------------------------------------------
+    def _open(self, url: str, headers: dict[str, str] | None = None) -> requests.Response:
+        """GET with retries and manually followed (and host-checked) redirects."""
+        limits = self.limits
+        attempt = 0
+        current = url
+        redirects = 0
+        while True:
+            self.policy.check(current)
+            self.calls += 1
+            try:
+                response = self.session.get(
+                    current,
+                    headers=headers,
+                    stream=True,
+                    allow_redirects=False,
+                    timeout=(limits.connect_timeout, limits.read_timeout),
+                )
+            except requests.Timeout as exc:
+                error = RemoteError(current, f"timed out after {limits.read_timeout:g} s ({exc})")
+                wait = None
+            except requests.RequestException as exc:
+                error = RemoteError(current, f"connection failed ({type(exc).__name__})")
+                wait = None
+            else:
+                status = response.status_code
+                if status in REDIRECT_STATUSES and "location" in response.headers:
+                    response.close()
+                    redirects += 1
+                    if redirects > MAX_REDIRECTS:
+                        raise RemoteError(current, "too many redirects", status)
+                    current = urljoin(current, response.headers["location"])
+                    continue
+                if status < 400:
+                    return response
+                response.close()
+                reason = response.reason or "error"
+                if status not in RETRY_STATUSES:
+                    raise RemoteError(current, f"the server answered {status} {reason}", status)
+                error = RemoteError(current, f"the server answered {status} {reason}", status)
+                wait = _retry_after_seconds(response.headers.get("retry-after"))
+                if wait is not None and wait > limits.max_wait:
+                    raise RemoteError(
+                        current,
+                        f"the server asked to retry after {wait:.0f} s, "
+                        f"more than the {limits.max_wait:g} s allowed",
+                        status,
+                    )
+            if attempt >= limits.max_retries:
+                error.reason += f" (gave up after {attempt + 1} attempts)"
+                raise error
+            if wait is None:
+                wait = min(limits.max_wait, limits.backoff * (2**attempt))
+            attempt += 1
+            self.sleep(wait)
+
+    def _chunks(self, response: requests.Response, url: str, max_bytes: int) -> Iterator[bytes]:
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > max_bytes:
+            response.close()
+            raise RemoteError(
+                url, f"the document is {int(declared)} bytes, over the {max_bytes} byte cap",
+                response.status_code,
+            )
+        started = time.monotonic()
+        size = 0
+        try:
+            for chunk in response.iter_content(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise RemoteError(
+                        url, f"the document is over the {max_bytes} byte cap",
+                        response.status_code,
+                    )
+                if time.monotonic() - started > self.limits.deadline:
+                    raise RemoteError(
+                        url, f"the download took over {self.limits.deadline:g} s",
+                        response.status_code,
+                    )
+                yield chunk
+        except requests.RequestException as exc:
+            raise RemoteError(
+                url, f"the transfer failed ({type(exc).__name__})", response.status_code
+            ) from exc
+        finally:
+            response.close()
+
+    # -- public --------------------------------------------------------------------------------
+    def get_bytes(
+        self, url: str, params: dict[str, Any] | None = None, *, max_bytes: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> bytes:
+        target = full_url(url, params)
+        cap = max_bytes or self.limits.max_bytes
+        response = self._open(target, headers)
+        return b"".join(self._chunks(response, target, cap))
+
+    def get_json(self, url: str, params: dict[str, Any] | None = None) -> Any:
+        target = full_url(url, params)
+        body = self.get_bytes(url, params, headers={"Accept": "application/json"})
+        try:
+            return json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RemoteError(target, f"the answer is not valid JSON ({exc})", 200) from exc
+
+    def download(
+        self, url: str, dest: Path, params: dict[str, Any] | None = None,
+        *, max_bytes: int | None = None,
+    ) -> tuple[int, str]:
+        """Stream to ``dest`` atomically; return (size, sha256). No partial file is left."""
+        target = full_url(url, params)
+        cap = max_bytes or self.limits.max_bytes
+        partial = dest.with_name(dest.name + ".part")
+        digest = hashlib.sha256()
+        size = 0
+        response = self._open(target)
+        try:
+            with open(partial, "wb") as out:
+                for chunk in self._chunks(response, target, cap):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+            os.replace(partial, dest)
+        finally:
+            if partial.exists():
+                partial.unlink()
+        return size, digest.hexdigest()
+
+    def iter_pages(
+        self,
+        url: str,
+        params: dict[str, Any] | None,
+        next_page: Callable[[Any, str], str | dict[str, Any] | None],
+        *,
+        max_pages: int | None = None,
+    ) -> Iterator[Any]:
+        """Yield JSON pages. ``next_page(payload, current_url)`` gives the next URL, or new
+        params for the same base URL, or None. A page seen twice is a loop and an error."""
+        cap = max_pages or self.limits.max_pages
+        seen: set[str] = set()
+        current = full_url(url, params)
+        pages = 0
+        while current:
+            if current in seen:
+                raise RemoteError(current, "paging loops back to a page already read")
+            seen.add(current)
+            pages += 1
+            if pages > cap:
+                raise RemoteError(current, f"more than {cap} pages; raise max_pages to read more")
+            payload = self.get_json(current)
+            yield payload
+            following = next_page(payload, current)
+            if following is None:
+                return
+            current = full_url(url, following) if isinstance(following, dict) else urljoin(
+                current, following
+            )
