@@ -13,6 +13,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +28,9 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 CHUNK = 64 * 1024
+ERROR_BODY_BYTES = 64 * 1024
+WORDS_MAX = 300
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
 class RemoteError(Exception):
@@ -102,6 +106,71 @@ def _retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def clean_words(text: str, limit: int = WORDS_MAX) -> str:
+    """A server's message fit for an error line: control characters and runs of spaces
+    become one space, trimmed to ``limit`` characters."""
+    text = " ".join(_CONTROL.sub(" ", text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def ogc_exception_text(body: bytes) -> str | None:
+    """The ``ExceptionText`` of an OGC ``ExceptionReport`` (or ``ServiceExceptionReport``),
+    or None when the body is not one."""
+    head = body.lstrip()[:512]
+    if not head.startswith(b"<") or b"Exception" not in body[:4096]:
+        return None
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
+                             recover=True)
+    try:
+        root = etree.fromstring(body, parser)
+    except etree.XMLSyntaxError:
+        return None
+    if root is None or not str(root.tag).endswith("ExceptionReport"):
+        return None
+    texts = [
+        " ".join(element.itertext()) for element in root.iter()
+        if isinstance(element.tag, str)
+        and element.tag.rsplit("}", 1)[-1] in ("ExceptionText", "ServiceException")
+    ]
+    found = clean_words(" ".join(texts) or " ".join(root.itertext()))
+    return found or None
+
+
+def _json_words(payload: Any) -> str | None:
+    if isinstance(payload, str):
+        return payload
+    if isinstance(payload, list):
+        words = [w for w in (_json_words(item) for item in payload[:5]) if w]
+        return "; ".join(words) or None
+    if not isinstance(payload, dict):
+        return None
+    for key in ("message", "detail", "error_description", "error", "errors", "title", "msg"):
+        value = payload.get(key)
+        if isinstance(value, dict | list):
+            value = _json_words(value)
+        if isinstance(value, str | int | float) and str(value).strip():
+            return str(value)
+    return None
+
+
+def server_words(body: bytes) -> str | None:
+    """What an error body says: an OGC exception text, a JSON ``message``/``detail``/
+    ``error``, cleaned and trimmed; None when the body explains nothing."""
+    if not body.strip():
+        return None
+    text = ogc_exception_text(body)
+    if text:
+        return text
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    words = _json_words(payload)
+    return clean_words(words) if words and clean_words(words) else None
+
+
 def full_url(url: str, params: dict[str, Any] | None = None) -> str:
     if not params:
         return url
@@ -162,15 +231,25 @@ class RemoteClient:
                     redirects += 1
                     if redirects > MAX_REDIRECTS:
                         raise RemoteError(current, "too many redirects", status)
-                    current = urljoin(current, response.headers["location"])
+                    target = urljoin(current, response.headers["location"])
+                    try:
+                        self.policy.check(target)
+                    except RemoteError as exc:
+                        raise RemoteError(
+                            current, f"redirected to {target}, which is refused: {exc.reason}",
+                            status,
+                        ) from None
+                    current = target
                     continue
                 if status < 400:
                     return response
-                response.close()
-                reason = response.reason or "error"
+                reason = f"the server answered {status} {response.reason or 'error'}"
+                words = server_words(self._error_body(response))
+                if words:
+                    reason += f": {words}"
                 if status not in RETRY_STATUSES:
-                    raise RemoteError(current, f"the server answered {status} {reason}", status)
-                error = RemoteError(current, f"the server answered {status} {reason}", status)
+                    raise RemoteError(current, reason, status)
+                error = RemoteError(current, reason, status)
                 wait = _retry_after_seconds(response.headers.get("retry-after"))
                 if wait is not None and wait > limits.max_wait:
                     raise RemoteError(
@@ -186,6 +265,21 @@ class RemoteClient:
                 wait = min(limits.max_wait, limits.backoff * (2**attempt))
             attempt += 1
             self.sleep(wait)
+
+    @staticmethod
+    def _error_body(response: requests.Response) -> bytes:
+        """The first bytes of an error answer (enough for its message), then close it."""
+        body = b""
+        try:
+            for chunk in response.iter_content(CHUNK):
+                body += chunk
+                if len(body) >= ERROR_BODY_BYTES:
+                    break
+        except requests.RequestException:
+            pass
+        finally:
+            response.close()
+        return body[:ERROR_BODY_BYTES]
 
     def _chunks(self, response: requests.Response, url: str, max_bytes: int) -> Iterator[bytes]:
         declared = response.headers.get("content-length")
@@ -234,6 +328,10 @@ class RemoteClient:
         try:
             return json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            words = ogc_exception_text(body)
+            if words:  # OGC services answer their errors in XML, often with HTTP 200
+                raise RemoteError(target, f"the service answered an OGC exception: {words}",
+                                  200) from None
             raise RemoteError(target, f"the answer is not valid JSON ({exc})", 200) from exc
 
     def download(

@@ -73,7 +73,8 @@ def _serve_all(server) -> dict[str, tuple[str, dict]]:
               b"<wfs:FeatureTypeList><wfs:FeatureType><wfs:Name>a:b</wfs:Name>"
               b"</wfs:FeatureType></wfs:FeatureTypeList></wfs:WFS_Capabilities>")
         if q["request"][0] == "GetCapabilities"
-        else Reply.json({"type": "FeatureCollection", "features": []}))
+        else Reply.json({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": None, "properties": {"code": "33063"}}]}))
     server.routes["/data-fair/api/v1/datasets/f1"] = Reply.json({"id": "f1", "title": "F1"})
     return {
         "dataclic_udata": (server.url, {"datasets": ["d1"]}),

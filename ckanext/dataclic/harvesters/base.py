@@ -44,7 +44,13 @@ from .config import (  # noqa: F401  (re-exported for the harvester modules)
     parse_source_config,
 )
 from .gathering import GatherStage
-from .identity import IDENTITY_NAMESPACE, NAME_MAX, package_id_for  # noqa: F401
+from .identity import (  # noqa: F401
+    IDENTITY_NAMESPACE,
+    NAME_MAX,
+    identity_key,
+    owned_package,
+    package_id_for,
+)
 from .importing import PROFILE_FIELD, ImportStage  # noqa: F401
 from .licences import LICENCES, licence_id  # noqa: F401
 from .records import DatasetDraft, RemoteRecord, iso_timestamp  # noqa: F401
@@ -60,6 +66,19 @@ from .web import (  # noqa: F401
     declare_harvest_options,
     green_sources_for_form,
 )
+
+
+def previous_file_columns(package_id: str) -> list[str]:
+    """The columns of the stored file of a harvested dataset (from its extraction profile)."""
+    package = model.Package.get(package_id)
+    for resource in package.resources if package is not None else []:
+        try:
+            profile = json.loads(resource.extras.get("dataclic_profile") or "{}")
+        except (TypeError, ValueError):
+            continue
+        if resource.url_type == "upload" and isinstance(profile.get("columns"), list):
+            return [str(c) for c in profile["columns"]]
+    return []
 
 
 class DataclicHarvester(GatherStage, ImportStage, HarvesterBase, p.SingletonPlugin):
@@ -160,18 +179,33 @@ class DataclicHarvester(GatherStage, ImportStage, HarvesterBase, p.SingletonPlug
             .first()
         )
 
+    def selecting_params(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The query parameters of the config that select the remote data (part of a
+        dataset's identity: two sources with other parameters make other datasets)."""
+        return {}
+
     def _build(
         self, harvest_object: Any, config: dict[str, Any], client: RemoteClient,
-        source: Any = None,
+        source: Any = None, previous: tuple[str | None, str | None] | None = None,
     ) -> tuple[DatasetDraft, str]:
-        """The draft of a record and its stable package id (errors are the caller's)."""
+        """The draft of a record and its stable package id (errors are the caller's).
+
+        ``previous`` is the (package id, identity key) of the source's current object for
+        the same guid; the default reads it from the database."""
         source = source if source is not None else harvest_object.source
         content = json.loads(harvest_object.content or "null")
         if not isinstance(content, dict):
             raise TypeError("the record is not a JSON object")
+        if previous is None:
+            current = self._previous(harvest_object)
+            previous = ((current.package_id, self._extra(current, "identity"))
+                        if current is not None else (None, None))
+        if previous[0] and not self.builds_offline(config):
+            content["_previous_columns"] = previous_file_columns(previous[0])
         draft = self.build_dataset(content, config, source.url, client)
-        identity = draft.identity or harvest_object.guid
-        package_id = package_id_for(self.name, source.url, identity)
+        draft.key = identity_key(self.name, source.url, draft.identity or harvest_object.guid,
+                                 self.selecting_params(config))
+        package_id = owned_package(package_id_for(draft.key), draft.key, *previous)
         return draft, package_id
 
     @staticmethod

@@ -114,6 +114,7 @@ COMMON_KEYS: dict[str, Check] = {
     "local_copy": _boolean,
     "local_copy_max_bytes": _positive_int,
     "max_datasets": _positive_int,
+    "allow_empty": _boolean,
 }
 
 

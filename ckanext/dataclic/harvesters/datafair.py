@@ -173,11 +173,13 @@ class DatafairHarvester(DataclicHarvester):
         }
         if isinstance(content.get("bbox"), list) and len(content["bbox"]) == 4:
             extras["spatial_bbox"] = ",".join(str(v) for v in content["bbox"])
+        count = None
         if config.get("download", "file") == "lines":
             slug = str(content.get("slug") or ident)
             path, count, columns, size, digest = gather_to_csv(
                 client, f"{dataset_api}/lines", {"size": config.get("page_size", 10000)},
                 _next_link, _lines_records, config.get("max_bytes", client.limits.max_bytes),
+                [str(f["key"]) for f in schema if not str(f["key"]).startswith("_")],
             )
             profile = schema_profile(schema, "csv") or profile_from_fields(
                 "csv", [(c, "") for c in columns], delimiter=","
@@ -212,4 +214,5 @@ class DatafairHarvester(DataclicHarvester):
             extras=extras,
             resources=resources,
             identity=ident,
+            records_count=count,
         )

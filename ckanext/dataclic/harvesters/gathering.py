@@ -62,8 +62,9 @@ class GatherStage:
             )
             if record.guid in unchanged:
                 # Closed here as ckanext-harvest closes a "not modified" object; not queued.
-                obj.extras.append(
-                    HarvestObjectExtra(key="content_hash", value=unchanged[record.guid]))
+                digest, key = unchanged[record.guid]
+                obj.extras.append(HarvestObjectExtra(key="content_hash", value=digest))
+                obj.extras.append(HarvestObjectExtra(key="identity", value=key))
                 obj.state = "COMPLETE"
                 obj.report_status = "not modified"
                 obj.current = True
@@ -94,8 +95,8 @@ class GatherStage:
 
     def _unchanged_at_gather(
         self, source: Any, config: dict[str, Any], records: list[RemoteRecord]
-    ) -> dict[str, str]:
-        """Guid → content hash of the listed records that build exactly the dataset their
+    ) -> dict[str, tuple[str, str]]:
+        """Guid → (content hash, identity key) of the listed records that build exactly the dataset their
         current object imported (same hash, dataset active, owned by this source).
 
         Only for harvesters that build offline and records the listing carried: the check
@@ -119,6 +120,13 @@ class GatherStage:
         }
         if not hashes:
             return {}
+        keys = dict(
+            model.Session.query(HarvestObject.guid, HarvestObjectExtra.value)
+            .join(HarvestObjectExtra, HarvestObjectExtra.harvest_object_id == HarvestObject.id)
+            .filter(HarvestObject.harvest_source_id == source.id)
+            .filter(HarvestObject.current.is_(True))
+            .filter(HarvestObjectExtra.key == "identity")
+        )
         package_ids = [package_id for package_id, _ in hashes.values()]
         active = {
             row[0] for row in model.Session.query(model.Package.id)
@@ -131,23 +139,24 @@ class GatherStage:
             .filter(HarvestObject.current.is_(True))
             .filter(HarvestObject.harvest_source_id != source.id)
         }
-        unchanged: dict[str, str] = {}
+        unchanged: dict[str, tuple[str, str]] = {}
         source_package = model.Package.get(source.id)  # its organisation, read once
         client = client_for(config)
         try:
             for guid, (package_id, digest) in hashes.items():
-                if package_id not in active or package_id in elsewhere:
-                    continue
+                if package_id not in active or package_id in elsewhere or guid not in keys:
+                    continue  # harvested before identity keys: the import records its key
                 holder = HarvestObject(guid=guid, content=json.dumps(listed[guid].content))
                 try:
-                    draft, built_id = self._build(holder, config, client, source)
+                    draft, built_id = self._build(holder, config, client, source,
+                                                  (package_id, keys[guid]))
                 except (RemoteError, ValueError, KeyError, TypeError, AttributeError):
                     continue  # the import stage reports it
-                if built_id != package_id:
+                if built_id != package_id or draft.key != keys[guid]:
                     continue
                 package = self._package_dict(draft, package_id, source, config, source_package)
                 if self._digest(package) == digest:
-                    unchanged[guid] = digest
+                    unchanged[guid] = (digest, draft.key)
         finally:
             client.close()
         return unchanged
@@ -213,17 +222,20 @@ class GatherStage:
         if not self.builds_offline(config):
             return True
         previous = self._previous(harvest_object)
-        if previous is None or not self._extra(previous, "content_hash"):
+        if (previous is None or not self._extra(previous, "content_hash")
+                or not self._extra(previous, "identity")):
             return True
         client = client_for(config)
         try:
-            built = self._build(harvest_object, config, client)
+            built = self._build(harvest_object, config, client, previous=(
+                previous.package_id, self._extra(previous, "identity")))
         except (RemoteError, ValueError, KeyError, TypeError, AttributeError):
             return True  # the import stage reports it, with the remote URL
         finally:
             client.close()
         draft, package_id = built
-        if self._other_source_owning(package_id, source.id):
+        if (draft.key != self._extra(previous, "identity")
+                or self._other_source_owning(package_id, source.id, draft.key)):
             return True
         package = self._package_dict(draft, package_id, source, config)
         digest = self._digest(package)
@@ -232,6 +244,7 @@ class GatherStage:
                 or self._extra(previous, "content_hash") != digest):
             return True
         harvest_object.extras.append(HarvestObjectExtra(key="content_hash", value=digest))
+        harvest_object.extras.append(HarvestObjectExtra(key="identity", value=draft.key))
         # committed by ckanext-harvest's next save of the object
         self._make_current(harvest_object, previous, package_id, commit=False)
         return "unchanged"

@@ -15,7 +15,7 @@ import ckan.plugins.toolkit as tk
 import sqlalchemy as sa
 from ckan import model
 from ckan.lib.munge import munge_tag
-from ckanext.harvest.model import HarvestObjectExtra
+from ckanext.harvest.model import HarvestGatherError, HarvestObjectExtra
 
 from ckanext.dataclic.remote import RemoteClient, RemoteError
 
@@ -24,6 +24,7 @@ from .identity import free_name, other_source_owning
 from .profiles import merge_profile, profile_from_file
 from .records import DatasetDraft
 from .storage import DEFAULT_LOCAL_COPY_MAX_BYTES, stage_download, store_resource_file
+from .text import notes_from_html
 
 PROFILE_FIELD = "dataclic_profile"
 
@@ -68,7 +69,9 @@ class ImportStage:
         source = harvest_object.source
         remote_url = self._extra(harvest_object, "url") or source.url
         try:
-            draft, package_id = self._build(harvest_object, config, client)
+            draft, package_id = self._build(harvest_object, config, client, previous=(
+                (previous.package_id, self._extra(previous, "identity"))
+                if previous is not None else (None, None)))
         except RemoteError as exc:
             self._save_object_error(str(exc), harvest_object, "Import")
             return False
@@ -81,7 +84,10 @@ class ImportStage:
         # Staged files are cleaned up by the caller whatever happens next.
         package["resources"] = draft.resources
 
-        owner = self._other_source_owning(package_id, source.id)
+        if draft.records_count == 0 and not config.get("allow_empty"):
+            return self._empty_answer(harvest_object, previous, draft, package_id,
+                                      draft.remote_url or remote_url)
+        owner = self._other_source_owning(package_id, source.id, draft.key)
         if owner:
             self._save_object_error(
                 f"{draft.remote_url or remote_url}: already harvested by source {owner!r}; "
@@ -92,6 +98,7 @@ class ImportStage:
         package.update(self._package_dict(draft, package_id, source, config))
         digest = self._digest(package)
         harvest_object.extras.append(HarvestObjectExtra(key="content_hash", value=digest))
+        harvest_object.extras.append(HarvestObjectExtra(key="identity", value=draft.key))
         existing = model.Package.get(package_id)
         force = getattr(harvest_object, "force_import", False)
         if (previous is not None and existing is not None and existing.state == "active"
@@ -133,6 +140,10 @@ class ImportStage:
         for resource in package["resources"]:
             if resource.get("_local_file"):
                 store_resource_file(resource["id"], Path(resource["_local_file"]))
+        if previous is not None and previous.package_id not in (None, package_id):
+            # The source now selects other data (its parameters changed): the dataset of
+            # the old selection goes, as if the source no longer listed it.
+            self._retire(previous.package_id, config)
         self._make_current(harvest_object, previous, package_id,
                            commit=not self._saved_by_queue(harvest_object))
         return True
@@ -178,9 +189,45 @@ class ImportStage:
         if commit:
             model.Session.commit()
 
+    def _empty_answer(
+        self, harvest_object: Any, previous: Any, draft: DatasetDraft, package_id: str,
+        remote_url: str,
+    ) -> str:
+        """An answer with no record never creates an empty dataset nor wipes a full one:
+        the object is closed with a message, the previous data (if any) stays."""
+        existing = model.Package.get(package_id)
+        if existing is None or existing.state != "active":
+            self._save_object_error(tk._(
+                "{url}: the source returned no record for {title}; no dataset is created "
+                "until it returns some"
+            ).format(url=remote_url, title=draft.title), harvest_object, "Import")
+            return "unchanged"
+        kept = existing.extras.get("records_count") or "?"
+        when = (previous.import_finished if previous is not None and previous.import_finished
+                else existing.metadata_modified)
+        message = tk._(
+            "{url}: 0 records returned, {count} kept from {date} (the source config's "
+            "\"allow_empty\": true publishes an empty answer)"
+        ).format(url=remote_url, count=kept, date=when.date().isoformat() if when else "?")
+        self._save_object_error(message, harvest_object, "Import")
+        model.Session.add(HarvestGatherError(message=message, job=harvest_object.job))
+        return "unchanged"
+
     def _withdraw(self, harvest_object: Any, previous: Any, config: dict[str, Any]) -> bool:
         package_id = harvest_object.package_id or (previous.package_id if previous else None)
-        package = model.Package.get(package_id) if package_id else None
+        if package_id:
+            self._retire(package_id, config)
+        if previous is not None:
+            previous.current = False
+            previous.add()
+        harvest_object.current = False
+        harvest_object.add()
+        model.Session.commit()
+        return True
+
+    def _retire(self, package_id: str, config: dict[str, Any]) -> None:
+        """Delete a dataset the source no longer lists, or mark it (``delete_mode: keep``)."""
+        package = model.Package.get(package_id)
         if package is not None and package.state == "active":
             context = self._context()
             if config.get("delete_mode", "delete") == "delete":
@@ -193,13 +240,6 @@ class ImportStage:
                                "value": dt.date.today().isoformat()})
                 data["extras"] = extras
                 tk.get_action("package_update")(self._context(), data)
-        if previous is not None:
-            previous.current = False
-            previous.add()
-        harvest_object.current = False
-        harvest_object.add()
-        model.Session.commit()
-        return True
 
     _other_source_owning = staticmethod(other_source_owning)
     _free_name = staticmethod(free_name)
@@ -226,7 +266,7 @@ class ImportStage:
         return {
             "id": package_id,
             "title": draft.title[:1000] or package_id,
-            "notes": draft.notes,
+            "notes": notes_from_html(draft.notes),
             "url": draft.remote_url,
             "license_id": draft.license_id,
             "owner_org": source_package.owner_org if source_package else None,

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from ckanext.dataclic.remote import RemoteClient, RemoteError, full_url
 
@@ -24,11 +24,13 @@ from .base import (
     DataclicHarvester,
     DatasetDraft,
     RemoteRecord,
+    SourceConfigError,
     _mapping,
     _positive_int,
     _text_list,
     staging_dir,
 )
+from .identity import selecting_params
 from .profiles import profile_from_fields, profile_from_file
 
 PagePicker = Callable[[Any, str], "str | dict[str, Any] | None"]
@@ -45,13 +47,16 @@ def _cell(value: Any) -> str:
 
 
 def records_to_csv(
-    pages: Iterator[list[dict[str, Any]]], dest: Path, max_bytes: int, source: str
+    pages: Iterator[list[dict[str, Any]]], dest: Path, max_bytes: int, source: str,
+    columns_hint: list[str] | None = None,
 ) -> tuple[int, list[str]]:
-    """Write records to ``dest`` as UTF-8 CSV; the columns are the union of the records' keys.
+    """Write records to ``dest`` as UTF-8 CSV; the columns are the union of the records' keys
+    (after ``columns_hint``, the columns known beforehand, so that a file of 0 records still
+    has its header row).
 
     Two passes over a JSON-lines spool keep memory flat whatever the number of records.
     """
-    columns: dict[str, None] = {}
+    columns: dict[str, None] = dict.fromkeys(columns_hint or [])
     count = 0
     spooled = 0
     with tempfile.TemporaryFile("w+", encoding="utf-8", dir=dest.parent) as spool:
@@ -92,6 +97,13 @@ class PagedApiHarvester(DataclicHarvester):
         "page_size": _positive_int,
     }
 
+    def check_config(self, config: dict[str, Any]) -> None:
+        if "endpoints" not in config:
+            raise SourceConfigError("'endpoints' is required")
+
+    def selecting_params(self, config: dict[str, Any]) -> dict[str, Any]:
+        return dict(config.get("params") or {})
+
     def endpoint_url(self, source_url: str, endpoint: str) -> str:
         return urljoin(source_url.rstrip("/") + "/", endpoint.lstrip("/"))
 
@@ -110,11 +122,17 @@ class PagedApiHarvester(DataclicHarvester):
             raise RemoteError(url, f"the answer has no '{self.data_key}' list", 200)
         return data
 
+    def record_pages(
+        self, client: RemoteClient, url: str, params: dict[str, Any]
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The records of every page of one query, page by page."""
+        for payload in client.iter_pages(url, params, self.next_page):
+            yield self.page_records(payload, url)
+
     def list_records(
         self, source_url: str, config: dict[str, Any], client: RemoteClient
     ) -> Iterator[RemoteRecord]:
-        if "endpoints" not in config:
-            raise RemoteError(source_url, "the source config gives no 'endpoints'")
+        self.check_config(config)
         for endpoint in config["endpoints"]:
             url = self.endpoint_url(source_url, endpoint)
             yield RemoteRecord(endpoint, content={"endpoint": endpoint, "url": url}, url=url)
@@ -127,19 +145,23 @@ class PagedApiHarvester(DataclicHarvester):
         params = {**config.get("params", {}),
                   self.size_param: config.get("page_size", self.default_page_size)}
         cap = config.get("max_bytes", client.limits.max_bytes)
-        path, count, columns, size, digest = gather_to_csv(
-            client, url, params, self.next_page,
-            lambda payload, page_url: self.page_records(payload, page_url), cap,
+        path, count, columns, size, digest = pages_to_csv(
+            self.record_pages(client, url, params), full_url(url, params), cap,
+            previous_columns(content),
         )
         profile = profile_from_file(path, "csv") or profile_from_fields(
             "csv", [(c, "") for c in columns], delimiter=","
         )
         slug = endpoint.strip("/").replace("/", "-")
-        title = self.endpoint_title(endpoint)
+        selected = selecting_params(config.get("params"))
+        selection = describe_selection(selected)
+        title = self.endpoint_title(endpoint) + (f" — {selection}" if selection else "")
+        suffix = "".join(f"-{value}" for value in selected.values())
         return DatasetDraft(
-            name_hint=f"{self.name.removeprefix('dataclic_')}-{slug}",
+            name_hint=f"{self.name.removeprefix('dataclic_')}-{slug}{suffix}",
             title=title,
-            notes=f"{title}: {count} records gathered from {url}.",
+            notes=f"{title}: {count} records gathered from {full_url(url, selected or None)}."
+            + (f"\n\nSelection: {selection}." if selection else ""),
             remote_url=url,
             license_id="etalab-2.0",
             tags=list(self.default_tags),
@@ -154,7 +176,8 @@ class PagedApiHarvester(DataclicHarvester):
                  "url": full_url(url, config.get("params") or None),
                  "description": "The live API endpoint this file was gathered from."},
             ],
-            identity=url,
+            identity=urlsplit(url).path,
+            records_count=count,
         )
 
 
@@ -165,19 +188,55 @@ def gather_to_csv(
     next_page: PagePicker,
     page_records: Callable[[Any, str], list[dict[str, Any]]],
     cap: int,
+    columns_hint: list[str] | None = None,
 ) -> tuple[Path, int, list[str], int, str]:
     """Every page into a staged CSV: (path, records, columns, bytes, sha256)."""
+    payloads = client.iter_pages(url, params, next_page)
+    pages = (page_records(payload, url) for payload in payloads)
+    return pages_to_csv(pages, full_url(url, params), cap, columns_hint)
+
+
+def pages_to_csv(
+    pages: Iterator[list[dict[str, Any]]], source: str, cap: int,
+    columns_hint: list[str] | None = None,
+) -> tuple[Path, int, list[str], int, str]:
+    """Pages of records into a staged CSV: (path, records, columns, bytes, sha256); no file
+    is left behind when reading fails."""
     handle, name = tempfile.mkstemp(dir=staging_dir(), suffix=".csv")
     os.close(handle)
     path = Path(name)
     try:
-        payloads = client.iter_pages(url, params, next_page)
-        pages = (page_records(payload, url) for payload in payloads)
-        count, columns = records_to_csv(pages, path, cap, full_url(url, params))
+        count, columns = records_to_csv(pages, path, cap, source, columns_hint)
         return path, count, columns, path.stat().st_size, _sha256(path)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
+
+
+def previous_columns(content: dict[str, Any]) -> list[str]:
+    """The columns of the file this dataset had (the base passes them in
+    ``_previous_columns``), for the header row of an answer of 0 records."""
+    columns = content.get("_previous_columns")
+    return [str(c) for c in columns] if isinstance(columns, list) else []
+
+
+# Labels of the query parameters that usually select a territory or a station.
+PARAM_LABELS = {
+    "code_departement": "département", "departement": "département",
+    "code_commune": "commune", "code_insee": "commune", "code_commune_insee": "commune",
+    "code_region": "région", "region": "région", "code_epci": "EPCI",
+    "code_station": "station", "code_bss": "station", "bss_id": "station",
+    "code_entite": "station", "code_site": "site",
+}
+
+
+def describe_selection(params: dict[str, str]) -> str:
+    """``{"code_departement": "33"}`` → ``département 33``; other keys as ``key = value``."""
+    return ", ".join(
+        f"{PARAM_LABELS[key.lower()]} {value}" if key.lower() in PARAM_LABELS
+        else f"{key} = {value}"
+        for key, value in params.items()
+    )
 
 
 def _sha256(path: Path) -> str:

@@ -30,6 +30,10 @@ class DatasetDraft:
     extras: dict[str, str] = field(default_factory=dict)
     resources: list[dict[str, Any]] = field(default_factory=list)
     identity: str | None = None
+    # How many records or features the answer held (None: not a gathered file).
+    records_count: int | None = None
+    # Set by the base: the identity key the package id comes from (see :mod:`.identity`).
+    key: str = ""
 
 
 

@@ -7,6 +7,7 @@ extraction profile; a second resource links to the live service.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -147,6 +148,7 @@ class WfsHarvester(DataclicHarvester):
         size = config.get("page_size", DEFAULT_PAGE_SIZE)
         cap = config.get("max_pages", client.limits.max_pages)
         start = 0
+        seen: dict[str, int] = {}
         for _page in range(cap):
             params = {"service": "WFS", "version": "2.0.0", "request": "GetFeature",
                       "typeNames": layer, "outputFormat": "application/json",
@@ -157,6 +159,16 @@ class WfsHarvester(DataclicHarvester):
             if not isinstance(features, list):
                 raise RemoteError(full_url(source_url, params),
                                   "the answer is not a GeoJSON FeatureCollection", 200)
+            digest = hashlib.sha256(json.dumps(features, sort_keys=True).encode()).hexdigest()
+            if features and digest in seen:
+                raise RemoteError(
+                    full_url(source_url, params),
+                    f"paging loops: the features at startIndex={start} are those already read "
+                    f"at startIndex={seen[digest]} (the server ignores startIndex); lower "
+                    "page_size under the server's limit or ask its producer",
+                    200,
+                )
+            seen[digest] = start
             yield features
             matched = payload.get("numberMatched")
             start += len(features)
@@ -224,5 +236,6 @@ class WfsHarvester(DataclicHarvester):
                  "url": source_url, "wfs_layer": layer,
                  "description": "The live OGC WFS 2.0 service."},
             ],
-            identity=f"{source_url}#{layer}",
+            identity=layer,
+            records_count=count,
         )
