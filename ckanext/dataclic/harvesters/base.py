@@ -52,7 +52,13 @@ from .identity import (  # noqa: F401
     package_id_for,
 )
 from .importing import PROFILE_FIELD, ImportStage  # noqa: F401
-from .licences import LICENCES, licence_id  # noqa: F401
+from .licences import (  # noqa: F401
+    LICENCES,
+    licence_fields,
+    licence_for,
+    licence_id,
+    register_french_licences,
+)
 from .records import DatasetDraft, RemoteRecord, iso_timestamp  # noqa: F401
 from .storage import (  # noqa: F401
     DEFAULT_LOCAL_COPY_MAX_BYTES,
@@ -89,6 +95,7 @@ class DataclicHarvester(GatherStage, ImportStage, HarvesterBase, p.SingletonPlug
     p.implements(p.IConfigurer, inherit=True)
     p.implements(p.ITemplateHelpers, inherit=True)
     p.implements(p.IActions, inherit=True)
+    p.implements(p.IConfigurable, inherit=True)
 
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
@@ -133,6 +140,10 @@ class DataclicHarvester(GatherStage, ImportStage, HarvesterBase, p.SingletonPlug
     def get_helpers(self) -> dict[str, Callable[..., Any]]:
         return {"dataclic_green_sources": green_sources_for_form}
 
+    # -- IConfigurable: the licences French portals use, in CKAN's register -----------------
+    def configure(self, config_: Any) -> None:
+        register_french_licences()
+
     # -- IActions: refuse a non-http(s) source URL when the source is saved -------------------
     def get_actions(self) -> dict[str, Callable[..., Any]]:
         return {"package_create": _source_url_checked_create,
@@ -154,6 +165,17 @@ class DataclicHarvester(GatherStage, ImportStage, HarvesterBase, p.SingletonPlug
                 {"ignore_auth": True, "use_cache": False}, {"id": pkg_dict["id"]}
             )
             pkg_dict["validated_data_dict"] = json.dumps(shown, default=str)
+        return pkg_dict
+
+    def after_dataset_show(self, context: Any, pkg_dict: dict[str, Any]) -> dict[str, Any]:
+        """A licence the portal's register does not know shows its remote title and URL."""
+        extras = {e.get("key"): e.get("value") for e in pkg_dict.get("extras") or []
+                  if isinstance(e, dict)}
+        title = extras.get("dataclic_license_title")
+        if title and pkg_dict.get("license_title") in (None, "", pkg_dict.get("license_id")):
+            pkg_dict["license_title"] = title
+            if extras.get("dataclic_license_url"):
+                pkg_dict["license_url"] = extras["dataclic_license_url"]
         return pkg_dict
 
     # -- IHarvester ------------------------------------------------------------------------

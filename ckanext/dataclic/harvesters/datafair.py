@@ -28,7 +28,8 @@ from .base import (
     api_root,
     declare_harvest_options,
     iso_timestamp,
-    licence_id,
+    licence_fields,
+    licence_for,
     one_of,
 )
 from .paged import gather_to_csv
@@ -209,7 +210,9 @@ class DatafairHarvester(DataclicHarvester):
             title=str(content["title"]),
             notes=str(content.get("description") or ""),
             remote_url=str(content.get("page") or dataset_api),
-            license_id=licence_id(licence.get("title") if isinstance(licence, dict) else None),
+            **licence_fields(licence_for(
+                None, title=licence.get("title"), url=licence.get("href"))
+                if isinstance(licence, dict) else licence_for(None)),
             tags=[str(k) for k in content.get("keywords") or []],
             extras=extras,
             resources=resources,

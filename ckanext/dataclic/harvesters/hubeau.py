@@ -2,16 +2,32 @@
 
 One dataset per configured endpoint (``v2/hydrometrie/referentiel/stations``…); the import
 follows the API's ``next`` links (``count``/``next`` paging) into one CSV file.
+
+Hub'Eau's page-number paging stops at page × size = 20,000 records (a later page is
+refused). A query whose ``count`` is over that is read by splitting it by département
+(``code_departement``, one query per département) unless its ``next`` link pages with a
+cursor, which has no such window; the split is decided on the first page, before any record
+is kept, so an answer is never read half-way.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import ckan.plugins.toolkit as tk
 
+from ckanext.dataclic.remote import RemoteClient, RemoteError, full_url
+
 from .base import declare_harvest_options
 from .paged import PagedApiHarvester
+
+PAGE_WINDOW = 20_000
+SPLIT_PARAM = "code_departement"
+DEPARTEMENTS = tuple(
+    [f"{n:02d}" for n in range(1, 96) if n != 20] + ["2A", "2B", "971", "972", "973", "974",
+                                                     "976"]
+)
 
 
 @tk.blanket.config_declarations(declare_harvest_options)
@@ -27,3 +43,51 @@ class HubeauHarvester(PagedApiHarvester):
     size_param = "size"
     default_page_size = 5000
     default_tags: ClassVar[list[str]] = ["eau", "hub-eau"]
+
+    def record_pages(
+        self, client: RemoteClient, url: str, params: dict[str, Any]
+    ) -> Iterator[list[dict[str, Any]]]:
+        pages = client.iter_pages(url, params, self.next_page)
+        first = next(pages, None)
+        if first is None:
+            return
+        if not self._over_window(first):
+            yield self.page_records(first, url)
+            for payload in pages:
+                yield self.page_records(payload, url)
+            return
+        pages.close()
+        if params.get(SPLIT_PARAM):
+            raise RemoteError(
+                full_url(url, params),
+                f"{first['count']} records, over the {PAGE_WINDOW} Hub'Eau pages through, "
+                f"even for one {SPLIT_PARAM}: narrow 'params' (a date range, a commune…)",
+                200,
+            )
+        for code in DEPARTEMENTS:
+            part = {**params, SPLIT_PARAM: code}
+            split_pages = client.iter_pages(url, part, self.next_page)
+            head = next(split_pages, None)
+            if head is None:
+                continue
+            if self._over_window(head):
+                split_pages.close()
+                raise RemoteError(
+                    full_url(url, part),
+                    f"{head['count']} records for {SPLIT_PARAM}={code}, over the "
+                    f"{PAGE_WINDOW} Hub'Eau pages through: narrow 'params' (a date range…)",
+                    200,
+                )
+            yield self.page_records(head, url)
+            for payload in split_pages:
+                yield self.page_records(payload, url)
+
+    @staticmethod
+    def _over_window(payload: Any) -> bool:
+        """More records than page-number paging reaches, and no cursor to page with."""
+        if not isinstance(payload, dict) or not isinstance(payload.get("count"), int):
+            return False
+        following = payload.get("next")
+        if isinstance(following, str) and "cursor=" in following:
+            return False
+        return payload["count"] > PAGE_WINDOW

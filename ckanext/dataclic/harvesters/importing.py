@@ -21,6 +21,7 @@ from ckanext.dataclic.remote import RemoteClient, RemoteError
 
 from .config import SourceConfigError, client_for
 from .identity import free_name, other_source_owning
+from .licences import unknown_licence_extras
 from .profiles import merge_profile, profile_from_file
 from .records import DatasetDraft
 from .storage import DEFAULT_LOCAL_COPY_MAX_BYTES, stage_download, store_resource_file
@@ -255,7 +256,9 @@ class ImportStage:
             if len(t) >= 2
         ))
         extras = {**draft.extras, "dataclic_harvester": self.name,
-                  "dataclic_remote_url": draft.remote_url}
+                  "dataclic_remote_url": draft.remote_url,
+                  **unknown_licence_extras(draft.license_id, draft.license_title,
+                                           draft.license_url)}
         resources = []
         for resource in draft.resources:
             res = {k: v for k, v in resource.items() if v not in (None, "") and k != "key"}

@@ -27,7 +27,8 @@ from .base import (
     api_root,
     declare_harvest_options,
     iso_timestamp,
-    licence_id,
+    licence_fields,
+    licence_for,
     list_of,
 )
 from .profiles import profile_from_fields
@@ -157,7 +158,7 @@ class OdsHarvester(DataclicHarvester):
             title=str(meta.get("title") or ident),
             notes=str(meta.get("description") or ""),
             remote_url=f"{portal}/explore/dataset/{ident}/",
-            license_id=licence_id(meta.get("license")),
+            **licence_fields(licence_for(meta.get("license"), url=meta.get("license_url"))),
             tags=[str(t) for t in meta.get("keyword") or []],
             extras=extras,
             resources=resources,

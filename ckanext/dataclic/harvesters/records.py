@@ -26,6 +26,9 @@ class DatasetDraft:
     notes: str = ""
     remote_url: str = ""
     license_id: str | None = None
+    # The remote licence's title and URL, kept when the portal's register lacks the id.
+    license_title: str = ""
+    license_url: str = ""
     tags: list[str] = field(default_factory=list)
     extras: dict[str, str] = field(default_factory=dict)
     resources: list[dict[str, Any]] = field(default_factory=list)

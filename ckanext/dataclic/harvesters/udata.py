@@ -22,7 +22,8 @@ from .base import (
     api_root,
     declare_harvest_options,
     iso_timestamp,
-    licence_id,
+    licence_fields,
+    licence_for,
 )
 from .profiles import profile_from_fields
 
@@ -141,7 +142,7 @@ class UdataHarvester(DataclicHarvester):
             title=str(content["title"]),
             notes=str(content.get("description") or ""),
             remote_url=str(content.get("page") or content.get("uri") or ""),
-            license_id=licence_id(content.get("license")),
+            **licence_fields(licence_for(content.get("license"))),
             tags=[str(t) for t in content.get("tags") or []],
             extras=extras,
             resources=resources,

@@ -91,6 +91,44 @@ def parse_capabilities(body: bytes, url: str) -> list[dict[str, Any]]:
     return layers
 
 
+def choose_layers(
+    layers: list[dict[str, Any]], config: dict[str, Any], url: str
+) -> list[dict[str, Any]]:
+    """The layers a source config selects, checked against the service's list.
+
+    ``layers``: exact names, each possibly a ``|``-separated list of alternative names (the
+    first one offered is taken: ``PROTECTEDAREAS.RNN:rnn|patrinat_rnn:rnn``).
+    ``layer_prefix``: every layer under the prefix. ``layer_prefixes``: alternative prefixes,
+    the first under which the service offers layers is used (so that a service publishing
+    both naming schemes is not harvested twice). ``exclude_layers``: prefixes of layer names
+    left out whatever else selects them."""
+    excluded = tuple(config.get("exclude_layers") or ())
+    offered = [layer for layer in layers if not layer["name"].startswith(excluded)]
+    by_name = {layer["name"]: layer for layer in offered}
+    if config.get("layers"):
+        chosen, missing = [], []
+        for wanted in config["layers"]:
+            names = [n.strip() for n in wanted.split("|") if n.strip()]
+            found = next((by_name[n] for n in names if n in by_name), None)
+            if found is None:
+                missing.append(" or ".join(names))
+            else:
+                chosen.append(found)
+        if missing:
+            raise RemoteError(url, f"layer(s) not offered by the service: {', '.join(missing)}",
+                              200)
+        return chosen
+    prefixes = config.get("layer_prefixes") or [config.get("layer_prefix") or ""]
+    for prefix in prefixes:
+        chosen = [layer for layer in offered if layer["name"].startswith(prefix)]
+        if chosen:
+            return chosen
+    raise RemoteError(
+        url, f"no layer of the service starts with {' or '.join(repr(p) for p in prefixes)}"
+        + (f" (excluding {', '.join(excluded)})" if excluded else ""), 200,
+    )
+
+
 def _epsg(crs: str) -> str | None:
     """``urn:ogc:def:crs:EPSG::2154`` or ``EPSG:2154`` → ``EPSG:2154``."""
     text = crs.strip()
@@ -111,14 +149,20 @@ class WfsHarvester(DataclicHarvester):
     config_keys: ClassVar[dict[str, Check]] = {
         "layers": _text_list,
         "layer_prefix": _text,
+        "layer_prefixes": _text_list,
+        "exclude_layers": _text_list,
         "srs_name": _text,
         "page_size": _positive_int,
         "producer": _text,
     }
 
     def check_config(self, config: dict[str, Any]) -> None:
-        if "layers" in config and "layer_prefix" in config:
-            raise SourceConfigError("give 'layers' or 'layer_prefix', not both")
+        given = [key for key in ("layers", "layer_prefix", "layer_prefixes") if key in config]
+        if len(given) > 1:
+            raise SourceConfigError(
+                f"give only one of 'layers', 'layer_prefix' or 'layer_prefixes', "
+                f"not {' and '.join(repr(k) for k in given)}"
+            )
 
     def list_records(
         self, source_url: str, config: dict[str, Any], client: RemoteClient
@@ -126,20 +170,7 @@ class WfsHarvester(DataclicHarvester):
         params = {"service": "WFS", "version": "2.0.0", "request": "GetCapabilities"}
         url = full_url(source_url, params)
         layers = parse_capabilities(client.get_bytes(source_url, params), url)
-        wanted = config.get("layers")
-        prefix = config.get("layer_prefix")
-        by_name = {layer["name"]: layer for layer in layers}
-        if wanted:
-            missing = [name for name in wanted if name not in by_name]
-            if missing:
-                raise RemoteError(url, f"layer(s) not offered by the service: {', '.join(missing)}",
-                                  200)
-            chosen = [by_name[name] for name in wanted]
-        else:
-            chosen = [layer for layer in layers if not prefix or layer["name"].startswith(prefix)]
-            if not chosen:
-                raise RemoteError(url, f"no layer of the service starts with {prefix!r}", 200)
-        for layer in chosen:
+        for layer in choose_layers(layers, config, url):
             yield RemoteRecord(layer["name"], content=layer, url=url)
 
     def _features(
