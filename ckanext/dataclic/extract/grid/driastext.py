@@ -97,12 +97,9 @@ class DriasTable:
         import numpy as np
         from pyproj import Transformer
 
-        sample = np.unique(points)[:: max(1, len(np.unique(points)) // 200)]
-        first = {p: i for i, p in reversed(list(enumerate(points)))}
-        rows = np.array([first[p] for p in sample])
-        i, j = sample % SAFRAN.nx, sample // SAFRAN.nx
+        i, j = points % SAFRAN.nx, points // SAFRAN.nx
         tr = Transformer.from_crs("EPSG:4326", SAFRAN.crs, always_xy=True)
-        x, y = tr.transform(lon[rows], lat[rows])
+        x, y = tr.transform(lon, lat)
         dist = np.hypot(x - (SAFRAN.x_min + (i + 0.5) * SAFRAN.dx),
                         y - (SAFRAN.y_min + (j + 0.5) * SAFRAN.dy))
         if not np.all(dist < MAX_OFFSET_M):
