@@ -55,8 +55,8 @@ if [ $WITH_TESTS = 1 ]; then
 else
     say "installing CKAN $CKAN_VERSION"
     "${PIP[@]}" "ckan[requirements]==$CKAN_VERSION"
-    say "installing ckanext-dataclic (editable) with ckanext-harvest"
-    "${PIP[@]}" -e "$ROOT[harvest]"
+    say "installing ckanext-dataclic (editable) with ckanext-harvest and the grid readers"
+    "${PIP[@]}" -e "$ROOT[harvest,grid]"
 fi
 echo "$fingerprint tests=$WITH_TESTS" > "$stamp"
 say "done: $VENV"

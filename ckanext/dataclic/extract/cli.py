@@ -127,6 +127,79 @@ def _skip_pandas() -> None:
         sys.meta_path.insert(0, _NoPandas())
 
 
+_grid_options = [
+    click.option("--variables", help="Grid variables to use, comma-separated (default all)."),
+    click.option("--threshold", type=float,
+                 help="Grid stats: also give the share of the area above / below this value."),
+    click.option("--wide", is_flag=True,
+                 help="Grid stats: one CSV row per commune, one column per value."),
+    click.option("--x-dim", help="Grid: name of the x dimension of a NetCDF file."),
+    click.option("--y-dim", help="Grid: name of the y dimension of a NetCDF file."),
+]
+
+
+def _with_grid_options(func: Any) -> Any:
+    for option in reversed(_grid_options):
+        func = option(func)
+    return func
+
+
+def _unhide_pandas() -> None:
+    """xarray needs pandas: grid commands undo :func:`_skip_pandas`."""
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _NoPandas)]
+
+
+def _grid_overrides(**kw: Any) -> Any:
+    from .grid.profile import GridOverrides
+
+    names = [v.strip() for v in (kw.get("variables") or "").split(",") if v.strip()]
+    return GridOverrides(crs=kw.get("crs"), variables=names or None, x_dim=kw.get("x_dim"),
+                         y_dim=kw.get("y_dim"))
+
+
+def _extract_grid(input_path: Path, perimeter: str, output: Path, mode: str | None,
+                  output_format: str | None, out_delimiter: str, report_path: Path | None,
+                  profile_path: Path | None, no_cache: bool, **kw: Any) -> None:
+    _unhide_pandas()
+    from .errors import ExtractionError
+    from .grid.engine import extract_grid
+    from .grid.profile import GridProfile, is_grid_file
+
+    bar = _ProgressBar()
+    try:
+        if not is_grid_file(input_path):
+            raise ExtractionError(f"The stats mode needs a grid (NetCDF, GeoTIFF or DRIAS "
+                                  f"text); {input_path.name} is not one")
+        if mode not in (None, "stats", "clip"):
+            raise ExtractionError(f"{input_path.name} is a grid: --mode is stats or clip")
+        profile = None
+        if profile_path is not None:
+            try:
+                profile = GridProfile.from_dict(json.loads(profile_path.read_text("utf-8")))
+            except (OSError, ValueError, KeyError) as exc:
+                raise ExtractionError(f"Cannot read the grid profile: {exc}") from exc
+        ref, target = _resolve(perimeter, not no_cache)
+        result = extract_grid(input_path, target, output, referential=ref,
+                              mode=mode or "stats", output_format=output_format,
+                              profile=profile, overrides=_grid_overrides(**kw),
+                              threshold=kw.get("threshold"), wide=bool(kw.get("wide")),
+                              delimiter=out_delimiter, progress=bar)
+    except ExtractionError as exc:
+        bar.end()
+        _fail(str(exc).splitlines()[0] if str(exc) else "extraction failed")
+        return
+    bar.end()
+    for line in result.report.summary_lines():
+        click.echo(line)
+    click.echo(f"written: {result.output}")
+    if report_path is not None:
+        try:
+            report_path.write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=2),
+                                   encoding="utf-8")
+        except OSError as exc:
+            _fail(f"Cannot write the report: {exc.strerror}")
+
+
 @click.group()
 def main() -> None:
     """Cut national open-data files to a French territory (dataclic)."""
@@ -139,10 +212,11 @@ def main() -> None:
               help="Perimeter, e.g. epci:243300316, departement:33, commune:33063.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Output file; its extension gives the format unless --format is set.")
-@click.option("--mode", type=click.Choice(["filter", "intersects", "clip"]),
-              help="filter by commune code, or select (intersects) / cut (clip) by geometry.")
+@click.option("--mode", type=click.Choice(["filter", "intersects", "clip", "stats"]),
+              help="filter by commune code, or select (intersects) / cut (clip) by geometry; "
+                   "for a grid (NetCDF, GeoTIFF, DRIAS text): stats (per commune) or clip.")
 @click.option("--format", "output_format",
-              type=click.Choice(["csv", "geojson", "gpkg", "shp", "parquet"]))
+              type=click.Choice(["csv", "geojson", "gpkg", "shp", "parquet", "nc", "tif"]))
 @click.option("--out-crs", default="EPSG:4326", show_default=True, help="Output CRS.")
 @click.option("--out-delimiter", default=";", show_default=True, help="CSV output delimiter.")
 @click.option("--enrich", is_flag=True,
@@ -158,11 +232,19 @@ def main() -> None:
               help="Load the referential instead of the perimeter cache "
                    "($DATACLIC_CACHE_DIR, default ~/.cache/dataclic).")
 @_with_profile_options
+@_with_grid_options
 def extract(input_path: Path, perimeter: str, output: Path, mode: str | None,
             output_format: str | None, out_crs: str, out_delimiter: str, enrich: bool,
             report_path: Path | None, profile_path: Path | None, index_dir: Path | None,
             no_index: bool, no_cache: bool, **kw: Any) -> None:
-    """Extract the rows of INPUT that belong to a territory."""
+    """Extract the rows of INPUT that belong to a territory (or, for a grid, per-commune
+    statistics or a clip)."""
+    from .grid.profile import is_grid_file
+
+    if is_grid_file(input_path) or mode == "stats":
+        _extract_grid(input_path, perimeter, output, mode, output_format, out_delimiter,
+                      report_path, profile_path, no_cache, **kw)
+        return
     from .engine import extract as run_extract
     from .errors import ExtractionError
     from .profile import ExtractionProfile
@@ -229,11 +311,24 @@ def index(input_path: Path, index_dir: Path | None, kind: str | None, **kw: Any)
 @main.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @_with_profile_options
+@_with_grid_options
 def profile(input_path: Path, **kw: Any) -> None:
     """Print the detected extraction profile of INPUT as JSON."""
     from .errors import ExtractionError
+    from .grid.profile import is_grid_file
     from .profile import detect_profile
 
+    if is_grid_file(input_path):
+        _unhide_pandas()
+        from .grid.profile import detect_grid_profile
+
+        try:
+            found_grid = detect_grid_profile(input_path, _grid_overrides(**kw))
+        except ExtractionError as exc:
+            _fail(str(exc))
+            return
+        click.echo(found_grid.to_json(indent=2))
+        return
     try:
         found = detect_profile(input_path, _referential(), _overrides(**kw))
     except ExtractionError as exc:
