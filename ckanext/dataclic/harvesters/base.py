@@ -154,7 +154,9 @@ def parse_source_config(text: str | None, keys: dict[str, Check]) -> dict[str, A
         raise SourceConfigError(f"the configuration is not valid JSON ({exc.msg})") from exc
     if not isinstance(data, dict):
         raise SourceConfigError("the configuration must be a JSON object")
-    allowed = {**COMMON_KEYS, **keys}
+    from .territorial import TERRITORIAL_KEYS  # perimeter, theme… (territorial harvest)
+
+    allowed = {**COMMON_KEYS, **TERRITORIAL_KEYS, **keys}
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         raise SourceConfigError(
@@ -447,7 +449,7 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
         then costs a few bulk queries and a build per record, instead of a trip through the
         fetch queue with ckanext-harvest's four commits per object. Anything uncertain is
         left to the fetch and import stages."""
-        if not self.builds_offline(config):
+        if not self.builds_offline(config) or config.get("perimeter"):
             return {}
         listed = {r.guid: r for r in records if r.content is not None}
         if not listed:
@@ -555,7 +557,7 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
             config = self._config(source)
         except SourceConfigError:
             return True
-        if not self.builds_offline(config):
+        if not self.builds_offline(config) or config.get("perimeter"):
             return True
         previous = self._previous(harvest_object)
         if previous is None or not self._extra(previous, "content_hash"):
@@ -601,7 +603,12 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
         content = json.loads(harvest_object.content or "null")
         if not isinstance(content, dict):
             raise TypeError("the record is not a JSON object")
-        draft = self.build_dataset(content, config, source.url, client)
+        if config.get("perimeter"):
+            from .territorial import build_territorial
+
+            draft = build_territorial(self, harvest_object, content, config, source.url, client)
+        else:
+            draft = self.build_dataset(content, config, source.url, client)
         identity = draft.identity or harvest_object.guid
         package_id = str(uuid.uuid5(
             IDENTITY_NAMESPACE, f"{self.name}|{urlsplit(source.url).netloc}|{identity}"
@@ -610,7 +617,11 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
 
     @staticmethod
     def _digest(package: dict[str, Any]) -> str:
-        hashed = {**package, "resources": [
+        from .territorial import VOLATILE_EXTRAS
+
+        hashed = {**package, "extras": [
+            e for e in package.get("extras", []) if e["key"] not in VOLATILE_EXTRAS
+        ], "resources": [
             {k: v for k, v in r.items() if not k.startswith("_")} for r in package["resources"]
         ]}
         return hashlib.sha256(
