@@ -179,7 +179,7 @@ def build_territorial(
         raise RemoteError(plan.national_url, tk._(
             "nothing in this dataset can be cut to a territory (no code column, no geometry)"))
     kept = sum(r.rows_kept for _p, r in results)
-    received = sum(r.rows_read for _p, r in results)
+    received = sum(r.rows_read if p.received is None else p.received for p, r in results)
     if kept == 0:
         for _part, result in results:
             for path in result.files.values():

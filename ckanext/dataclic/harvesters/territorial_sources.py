@@ -81,7 +81,7 @@ def _datafair(harvester: Any, content: dict[str, Any], config: dict[str, Any],
     slug = str(content.get("slug") or ident)
     part = Part("file", slug, staged.path, CSV_OUTPUT, method=staged.method,
                 detail=staged.detail, overrides=overrides,
-                mode="filter" if overrides else "intersects")
+                mode="filter" if overrides else "intersects", received=staged.rows)
     return Plan(_national_only(national), dataset_api, [part])
 
 
