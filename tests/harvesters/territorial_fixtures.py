@@ -192,3 +192,94 @@ def wfs_routes(server: Any, features: list[dict[str, Any]], *, honour: bool) -> 
                            "numberReturned": len(chunk), "features": chunk})
 
     server.routes["/wfs/ows"] = route
+
+
+# -- Géorisques ---------------------------------------------------------------------------------
+def installations() -> list[dict[str, Any]]:
+    return [{"codeAIOT": f"A{code}", "raisonSociale": f"Usine {code}", "codeInsee": code,
+             "regime": "Autorisation"} for code in national_codes()]
+
+
+def georisques_routes(server: Any, rows: list[dict[str, Any]], *, honour: bool,
+                      path: str = "/api/v1/installations_classees") -> None:
+    """``departement`` and ``code_insee``; ``page``/``page_size`` with ``next``. Like the
+    real API, an unknown parameter (here: every parameter, when ``honour`` is False) is
+    ignored and the whole of France comes back."""
+    def route(query: dict[str, list[str]]) -> Reply:
+        selected = rows
+        if honour and "departement" in query:
+            selected = [r for r in rows if r["codeInsee"].startswith(query["departement"][0])]
+        if honour and "code_insee" in query:
+            selected = [r for r in rows if r["codeInsee"] == query["code_insee"][0]]
+        page, size = int(query.get("page", ["1"])[0]), int(query["page_size"][0])
+        chunk = selected[(page - 1) * size:page * size]
+        following = None
+        if page * size < len(selected):
+            params = {k: v[0] for k, v in query.items() if k != "page"}
+            following = f"{server.url}{path}?{urlencode({**params, 'page': page + 1})}"
+        return Reply.json({"results": len(selected), "page": page, "data": chunk,
+                           "next": following})
+
+    server.routes[path] = route
+
+
+# -- Opendatasoft --------------------------------------------------------------------------------
+ODS_FIELDS = [{"name": "code_commune", "type": "text", "label": "Code commune"},
+              {"name": "nom", "type": "text"},
+              {"name": "geo_point_2d", "type": "geo_point_2d"}]
+
+
+def ods_rows() -> list[dict[str, Any]]:
+    return [{"code_commune": code, "nom": f"Arbre {code}", "lat": lat, "lon": lon}
+            for code, lon, lat in commune_points()]
+
+
+def ods_routes(server: Any, rows: list[dict[str, Any]], *, honour: bool,
+               ident: str = "arbres") -> None:
+    import re
+
+    base = f"/api/explore/v2.1/catalog/datasets/{ident}"
+    meta = {"dataset_id": ident, "dataset_uid": f"da_{ident}", "fields": ODS_FIELDS,
+            "metas": {"default": {"title": "Arbres remarquables", "license": "Licence Ouverte",
+                                  "modified": "2026-11-01T00:00:00+00:00",
+                                  "publisher": "ONF", "keyword": ["arbres"]}}}
+
+    def selected(query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        if not honour or "where" not in query:
+            return rows
+        where = query["where"][0]
+        assert where.startswith("code_commune IN ("), where
+        wanted = set(re.findall(r'"([^"]+)"', where))
+        return [r for r in rows if r["code_commune"] in wanted]
+
+    def export_csv(query: dict[str, list[str]]) -> Reply:
+        lines = ["code_commune;nom;geo_point_2d"] + [
+            f'{r["code_commune"]};{r["nom"]};"{r["lat"]}, {r["lon"]}"' for r in selected(query)]
+        return Reply(200, ("\n".join(lines) + "\n").encode(), {"Content-Type": "text/csv"})
+
+    def export_geojson(query: dict[str, list[str]]) -> Reply:
+        return Reply.json({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [r["lon"], r["lat"]]},
+             "properties": {"code_commune": r["code_commune"], "nom": r["nom"]}}
+            for r in selected(query)]})
+
+    server.routes[base] = Reply.json(meta)
+    server.routes[f"{base}/exports/csv"] = export_csv
+    server.routes[f"{base}/exports/geojson"] = export_geojson
+
+
+# -- udata ------------------------------------------------------------------------------------------
+def udata_routes(server: Any, rows: list[dict[str, Any]], ident: str = "artif") -> None:
+    lines = ["insee;surface_artif"] + [f"{r['codeInsee']};{i}" for i, r in enumerate(rows)]
+    server.routes[f"/api/1/datasets/{ident}/"] = Reply.json({
+        "id": ident, "slug": ident, "title": "Artificialisation des sols",
+        "description": "Par commune", "license": "lov2", "tags": ["sols"],
+        "page": f"{server.url}/datasets/{ident}/",
+        "resources": [
+            {"id": "r-csv", "title": "artif_commune.csv", "format": "csv",
+             "url": f"{server.url}/files/artif_commune.csv"},
+            {"id": "r-doc", "title": "notice.pdf", "format": "pdf",
+             "url": f"{server.url}/files/notice.pdf"}]})
+    server.routes["/files/artif_commune.csv"] = Reply(
+        200, ("\n".join(lines) + "\n").encode(), {"Content-Type": "text/csv"})
+    server.routes["/files/notice.pdf"] = Reply(200, b"%PDF-1.4", {})

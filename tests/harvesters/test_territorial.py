@@ -288,3 +288,81 @@ def load_moved_commune(folder: Path, code: str) -> None:
     # the command's own function, in this app (a CLI run would reload the plugins)
     territories_load.callback(source=str(folder), vintage="COG test moved",
                               contour_source=None, contours_vintage=None, code_column=None)
+
+
+# -- Géorisques ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("honour", [True, False], ids=["filtering", "ignoring"])
+def test_georisques_territorial_harvest_checks_every_row(server, org, honour):
+    rows = fx.installations()
+    fx.georisques_routes(server, rows, honour=honour)
+    expected = sorted(r["codeAIOT"] for r in rows if r["codeInsee"] in fx.epci_members())
+    endpoint = "v1/installations_classees"
+    source = make_source(server.url + "/api/", "dataclic_georisques",
+                         {"endpoints": [endpoint], "perimeter": BM, "page_size": 1000}, org)
+    report = run_job(source["id"])
+    assert statuses(report) == {endpoint: "added"}, report
+    dataset = show(report["objects"][endpoint]["package_id"])
+    check_provenance(dataset, "server-filter", len(expected))
+    data = [r for r in dataset["resources"] if r["format"] == "CSV"]
+    assert sorted(r["codeAIOT"] for r in csv_rows(data[0])) == expected  # no duplicate
+    asked = [parse_qs(urlsplit(r).query) for r in server.requests if "installations" in r]
+    assert {q["code_insee"][0] for q in asked} == set(fx.epci_members())
+    log = territorial_log(report, endpoint)
+    if honour:
+        assert log["bytes"] < 0.05 * fx.json_size(rows)
+
+
+def test_georisques_departement_parameter(server, org):
+    rows = fx.installations()
+    fx.georisques_routes(server, rows, honour=True)
+    endpoint = "v1/installations_classees"
+    source = make_source(server.url + "/api/", "dataclic_georisques",
+                         {"endpoints": [endpoint], "perimeter": "departement:33",
+                          "page_size": 100}, org)
+    report = run_job(source["id"])
+    dataset = show(report["objects"][endpoint]["package_id"])
+    data = [r for r in dataset["resources"] if r["format"] == "CSV"]
+    assert sorted(r["codeAIOT"] for r in csv_rows(data[0])) == sorted(
+        r["codeAIOT"] for r in rows if r["codeInsee"].startswith("33"))
+    assert all("departement=33" in r for r in server.requests if "installations" in r)
+
+
+# -- Opendatasoft ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("honour", [True, False], ids=["filtering", "ignoring"])
+def test_ods_territorial_harvest_uses_exports_with_where(server, org, honour):
+    rows = fx.ods_rows()
+    fx.ods_routes(server, rows, honour=honour)
+    expected = sorted(r["nom"] for r in rows if r["code_commune"] in fx.epci_members())
+    source = make_source(server.url + "/api/explore/v2.1", "dataclic_ods",
+                         {"datasets": ["arbres"], "perimeter": BM}, org)
+    report = run_job(source["id"])
+    assert statuses(report) == {"arbres": "added"}, report
+    dataset = show(report["objects"]["arbres"]["package_id"])
+    assert harvested_datasets() == [dataset["name"]]
+    check_provenance(dataset, "server-filter", 2 * len(expected))
+    formats = {r["format"]: r for r in dataset["resources"]}
+    assert {"CSV", "GeoJSON", "GeoPackage"} <= set(formats)
+    assert sorted(r["nom"] for r in csv_rows(formats["CSV"])) == expected
+    geojson = json.loads(stored(formats["GeoJSON"]).read_text())
+    assert sorted(f["properties"]["nom"] for f in geojson["features"]) == expected
+    exports = [r for r in server.requests if "/exports/" in r]
+    assert exports and not [r for r in server.requests if "/records" in r]
+    assert all("where=code_commune" in r for r in exports)
+
+
+# -- udata ---------------------------------------------------------------------------------------------
+def test_udata_territorial_harvest_cuts_files_locally(server, org):
+    rows = fx.installations()
+    fx.udata_routes(server, rows)
+    expected = sorted(r["codeInsee"] for r in rows if r["codeInsee"] in fx.epci_members())
+    source = make_source(server.url + "/api/1", "dataclic_udata",
+                         {"datasets": ["artif"], "perimeter": BM}, org)
+    report = run_job(source["id"])
+    assert statuses(report) == {"artif": "added"}, report
+    dataset = show(report["objects"]["artif"]["package_id"])
+    check_provenance(dataset, "local-cut", len(expected))
+    data = [r for r in dataset["resources"] if r["format"] == "CSV"]
+    assert len(data) == 1
+    assert sorted(r["insee"] for r in csv_rows(data[0])) == expected
+    assert "notice.pdf" in dataset["notes"]
+    assert territorial_log(report, "artif")["rows_received"] == len(rows)

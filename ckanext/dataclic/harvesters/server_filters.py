@@ -337,6 +337,7 @@ def georisques_records(
     client: RemoteClient, url: str, endpoint: str, base_params: dict[str, Any],
     perimeter: Any, departements: list[str], meter: Meter, folder: Path, *,
     page_size: int, cap: int, next_page: Callable[[Any, str], Any],
+    codes_of: Callable[[str], set[str]] | None = None,
 ) -> Staged:
     """The endpoint's own territorial parameter: its département parameter for a
     département or région perimeter when it has one, else ``code_insee`` once per commune.
@@ -353,6 +354,7 @@ def georisques_records(
     spool = CsvSpool(folder, cap, url)
     try:
         for query in queries:
+            asked = _asked_codes(query, codes_of)
             params: dict[str, Any] | None = {**base_params, **query, "page_size": page_size}
             current = full_url(url, params)
             seen: set[str] = set()
@@ -364,16 +366,43 @@ def georisques_records(
                 data = payload.get("data") if isinstance(payload, dict) else None
                 if not isinstance(data, list):
                     raise RemoteError(current, "the answer has no 'data' list", 200)
-                spool.add(data)
+                meter.rows += len(data)
+                spool.add(_of_commune(data, asked) if asked else data)
                 following = next_page(payload, current) if data else None
                 if following is None:
                     break
                 current = full_url(url, following) if isinstance(following, dict) \
                     else urljoin(current, following)
-        meter.rows += spool.rows
-        return _staged_csv(folder, spool, "server-filter", detail)
+        staged = _staged_csv(folder, spool, "server-filter", detail)
+        staged.rows = meter.rows
+        return staged
     finally:
         spool.close()
+
+
+GEORISQUES_CODE_FIELDS = ("code_insee", "codeInsee", "code_commune", "insee")
+
+
+def _asked_codes(query: dict[str, Any], codes_of: Callable[[str], set[str]] | None
+                 ) -> set[str] | None:
+    code = query.get("code_insee")
+    if code is None:
+        return None
+    return codes_of(code) if codes_of else {code}
+
+
+def _of_commune(rows: list[Any], asked: set[str]) -> list[Any]:
+    """A per-commune answer holds that commune's rows only: the same national page sent
+    back for every commune (an ignored parameter) must not be kept once per commune."""
+    kept = []
+    for row in rows:
+        if not isinstance(row, dict):
+            kept.append(row)  # reported by the spool
+            continue
+        field = next((f for f in GEORISQUES_CODE_FIELDS if f in row), None)
+        if field is None or str(row[field] or "").strip() in asked:
+            kept.append(row)
+    return kept
 
 
 # -- OGC WFS -----------------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def _georisques(harvester: Any, content: dict[str, Any], config: dict[str, Any],
         client, url, endpoint, dict(config.get("params", {})), perimeter,
         _departements(perimeter, ref), meter, folder,
         page_size=config.get("page_size", harvester.default_page_size), cap=_cap(config, client),
-        next_page=harvester.next_page)
+        next_page=harvester.next_page, codes_of=ref.codes_of_commune)
     return Plan(national, url, [_records_part(endpoint, staged, config)])
 
 
