@@ -240,7 +240,7 @@ def test_reharvest_rewrites_only_what_changed_and_follows_the_referential(server
     inside = next(r for r in rows if r["code_insee_ban"] in fx.epci_members())
     inside["etiquette_dpe"] = "Z"
     assert statuses(run_job(source["id"])) == {"dpe03existant": "updated"}
-    data = [r for r in show(package_id)["resources"] if r["format"] == "CSV"][0]
+    data = next(r for r in show(package_id)["resources"] if r["format"] == "CSV")
     assert {r["numero_dpe"]: r["etiquette_dpe"] for r in csv_rows(data)}[
         inside["numero_dpe"]] == "Z"
 
@@ -266,7 +266,7 @@ def test_reharvest_rewrites_only_what_changed_and_follows_the_referential(server
     assert statuses(moved) == {"dpe03existant": "updated"}
     log = territorial_log(moved, "dpe03existant")
     assert log.get("communes_changed") is True and "rebuilt" in log["message"]
-    data = [r for r in show(package_id)["resources"] if r["format"] == "CSV"][0]
+    data = next(r for r in show(package_id)["resources"] if r["format"] == "CSV")
     kept = {r["numero_dpe"] for r in csv_rows(data)}
     assert set(newcomer_rows) <= kept
     assert extras(show(package_id))["dataclic_cog_vintage"] == "COG test moved"

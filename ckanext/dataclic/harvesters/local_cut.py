@@ -83,11 +83,9 @@ def cut(
 
 
 def _temp_path(folder: Path, suffix: str) -> Path:
-    import tempfile
+    from .server_filters import new_file
 
-    handle = tempfile.NamedTemporaryFile(dir=folder, suffix=suffix, delete=False)
-    handle.close()
-    path = Path(handle.name)
+    path = new_file(folder, suffix)
     path.unlink()  # the engine writes it atomically under this name
     return path
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -106,6 +107,13 @@ def download(client: RemoteClient, url: str, dest: Path, meter: Meter,
     return size
 
 
+def new_file(folder: Path, suffix: str) -> Path:
+    """An empty file of ours in ``folder`` (the caller removes it on failure)."""
+    handle, name = tempfile.mkstemp(dir=folder, suffix=suffix)
+    os.close(handle)
+    return Path(name)
+
+
 # -- records to CSV ---------------------------------------------------------------------------
 def _cell(value: Any) -> str:
     if value is None:
@@ -122,7 +130,8 @@ class CsvSpool:
 
     def __init__(self, folder: Path, cap: int, source: str) -> None:
         self.folder, self.cap, self.source = folder, cap, source
-        self.spool = tempfile.TemporaryFile("w+", encoding="utf-8", dir=folder)
+        # closed by write() or close(), whichever comes first
+        self.spool = tempfile.TemporaryFile("w+", encoding="utf-8", dir=folder)  # noqa: SIM115
         self.columns: dict[str, None] = {}
         self.rows = 0
         self.size = 0
@@ -157,9 +166,7 @@ class CsvSpool:
 
 
 def _staged_csv(folder: Path, spool: CsvSpool, method: str, detail: str) -> Staged:
-    handle = tempfile.NamedTemporaryFile(dir=folder, suffix=".csv", delete=False)
-    handle.close()
-    path = Path(handle.name)
+    path = new_file(folder, ".csv")
     try:
         columns = spool.write(path)
     except BaseException:
@@ -433,9 +440,7 @@ def wfs_features(
     """GetFeature with the territory's filter, ``count``/``startIndex`` paging, in GeoJSON;
     a long ``cql_filter`` goes in a POST body."""
     territorial = wfs_filter(perimeter, layer_crs, how, geometry_name)
-    handle = tempfile.NamedTemporaryFile(dir=folder, suffix=".geojson", delete=False)
-    handle.close()
-    path = Path(handle.name)
+    path = new_file(folder, ".geojson")
     count, written, properties = 0, 0, {}
     try:
         with open(path, "w", encoding="utf-8") as out:
@@ -510,9 +515,7 @@ def ods_export(
     params = dict(extra or {})
     if where:
         params["where"] = where
-    handle = tempfile.NamedTemporaryFile(dir=folder, suffix=suffix, delete=False)
-    handle.close()
-    path = Path(handle.name)
+    path = new_file(folder, suffix)
     try:
         download(client, export_url, path, meter, params, cap)
     except BaseException:

@@ -64,7 +64,7 @@ def check_perimeter(key: str, value: Any) -> str:
     try:
         referential().resolve(target)
     except PerimeterError as exc:
-        raise SourceConfigError(tk._("'{key}': unknown territory {value!r} ({error})").format(
+        raise SourceConfigError(tk._("'{key}': unknown territory '{value}' ({error})").format(
             key=key, value=target, error=exc)) from exc
     return text
 
@@ -212,6 +212,7 @@ def _draft(plan: Plan, results: list[tuple[Part, CutResult]], perimeter: Any,
                 "dataclic_data_hash": f"sha256:{result.data_hash}",
                 "hash": None if fmt == "gpkg" else f"sha256:{sha256(path)}",
                 "_local_file": str(path),
+                "dataclic_profile": _output_profile(fmt, result),
                 "description": tk._("{rows} rows of {territory}").format(
                     rows=result.rows_kept, territory=perimeter.name),
             })
@@ -256,6 +257,19 @@ def _draft(plan: Plan, results: list[tuple[Part, CutResult]], perimeter: Any,
     )
 
 
+def _output_profile(fmt: str, result: CutResult) -> str | None:
+    """The extraction profile of a territory's file, so that it can be cut further."""
+    if fmt == "csv" and result.profile:
+        profile = {k: v for k, v in result.profile.items()
+                   if k not in ("archive_member", "header_width", "data_width")}
+        profile.update(format="csv", delimiter=",", encoding="utf-8")
+        return json.dumps(profile, sort_keys=True)
+    if fmt == "geojson":
+        return json.dumps({"format": "geojson", "geometry": "native", "crs": "EPSG:4326"},
+                          sort_keys=True)
+    return None
+
+
 def _slug(text: str) -> str:
     from ckan.lib.munge import munge_name
 
@@ -265,8 +279,8 @@ def _slug(text: str) -> str:
 def _log_object(harvest_object: Any, facts: dict[str, Any], perimeter: Any) -> None:
     """Per dataset, in the harvest object: method, requests, bytes, rows received and kept;
     and whether the territory's communes changed since the previous harvest."""
-    from ckanext.harvest.model import HarvestObject, HarvestObjectExtra
     from ckan import model
+    from ckanext.harvest.model import HarvestObject, HarvestObjectExtra
 
     digest = communes_digest(perimeter)
     previous = None

@@ -18,6 +18,7 @@ from .server_filters import (
     download,
     georisques_records,
     hubeau_records,
+    new_file,
     ods_export,
     wfs_features,
 )
@@ -227,11 +228,7 @@ def _udata(harvester: Any, content: dict[str, Any], config: dict[str, Any], sour
         else:
             skipped.append(name)
             continue
-        import tempfile
-
-        handle = tempfile.NamedTemporaryFile(dir=folder, suffix=suffix, delete=False)
-        handle.close()
-        path = Path(handle.name)
+        path = new_file(folder, suffix)
         try:
             download(client, resource["url"], path, meter, cap=cap)
         except BaseException:
