@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -172,13 +171,10 @@ def child(kind: str, approach: str, url: str, folder: str) -> None:
     # A fetch consumer keeps its referential loaded: warm it before the clock starts.
     ref = Referential.default()
     perimeter = ref.resolve(PERIMETER)
-    if kind == "wfs":  # a code filter needs no contours
-        from ckanext.dataclic.extract.spatial import perimeter_in
-
-        perimeter_in(perimeter.geometry, "EPSG:4326")
-    baseline = _rss_mb()
-    started = time.perf_counter()
     work = Path(folder)
+    _warm(kind, perimeter, ref, work)
+    baseline = _rss_mb("VmRSS")
+    started = time.perf_counter()
     client = RemoteClient(RemoteLimits(max_bytes=8 << 30, max_pages=100_000, deadline=3600),
                           HostPolicy(frozenset({"127.0.0.1"})))
     meter = Meter()
@@ -208,16 +204,37 @@ def child(kind: str, approach: str, url: str, folder: str) -> None:
             source = _national_wfs(client, f"{url}/wfs", work, meter)
         result = cut(source, perimeter, ref, work, ("geojson", "gpkg"), mode="intersects")
     elapsed = time.perf_counter() - started
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = _rss_mb("VmHWM")  # this process's peak (ru_maxrss would carry the parent's)
     print(json.dumps({"wall_s": elapsed, "bytes": meter.bytes, "requests": meter.requests,
                       "rows_kept": result.rows_kept, "peak_rss_mb": rss,
                       "baseline_rss_mb": baseline}))
 
 
-def _rss_mb() -> float:
+def _warm(kind: str, perimeter: Any, ref: Any, work: Path) -> None:
+    """What a fetch consumer has done before its next dataset: libraries imported, the
+    perimeter's codes (and, for geometry, contours) ready. One tiny cut does it."""
+    from ckanext.dataclic.extract.profile import ProfileOverrides
+    from ckanext.dataclic.harvesters.local_cut import cut
+
+    if kind == "table":
+        tiny = work / "warm.csv"
+        tiny.write_text("code_insee_ban,x\n33063,1\n75056,2\n", encoding="utf-8")
+        done = cut(tiny, perimeter, ref, work, ("csv",), mode="filter",
+                   overrides=ProfileOverrides(code_column="code_insee_ban"))
+    else:
+        tiny = work / "warm.geojson"
+        tiny.write_text(json.dumps({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"id": 1},
+             "geometry": {"type": "Point", "coordinates": [-0.57, 44.84]}}]}), encoding="utf-8")
+        done = cut(tiny, perimeter, ref, work, ("geojson", "gpkg"), mode="intersects")
+    for path in [tiny, *done.files.values()]:
+        path.unlink()
+
+
+def _rss_mb(field: str) -> float:
     with open("/proc/self/status", encoding="ascii") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0
 

@@ -107,6 +107,11 @@ def test_datafair_territorial_harvest(server, org, honour):
     assert len(data) == 1
     assert sorted(r["numero_dpe"] for r in csv_rows(data[0])) == expected
     assert "code_insee_ban_in=" in dataset["notes"]
+    # the home page's "Data for <territory>" search finds it
+    from ckan.tests import helpers
+
+    found = helpers.call_action("package_search", q=f'extras_dataclic_perimeter:"{BM}"')
+    assert [d["id"] for d in found["results"]] == [dataset["id"]]
 
     lines = [parse_qs(urlsplit(r).query) for r in server.requests if "/lines" in r]
     assert all("code_insee_ban_in" in q and "page" not in q for q in lines)
@@ -253,6 +258,9 @@ def test_reharvest_rewrites_only_what_changed_and_follows_the_referential(server
     assert statuses(failed) == {"dpe03existant": "errored"}
     assert {r["numero_dpe"]: r["etiquette_dpe"] for r in csv_rows(data)}[
         inside["numero_dpe"]] == "Z"
+    badge = extras(show(package_id))
+    assert badge["dataclic_refresh_status"] == "failed"
+    assert "404" in badge["dataclic_refresh_message"]
     server.routes["/data-fair/api/v1/datasets/dpe03existant/lines"] = saved
     inside["etiquette_dpe"] = "Z"
 
@@ -270,6 +278,8 @@ def test_reharvest_rewrites_only_what_changed_and_follows_the_referential(server
     kept = {r["numero_dpe"] for r in csv_rows(data)}
     assert set(newcomer_rows) <= kept
     assert extras(show(package_id))["dataclic_cog_vintage"] == "COG test moved"
+    assert extras(show(package_id))["dataclic_refresh_status"] == "ok"
+    assert "dataclic_refresh_message" not in extras(show(package_id))
 
 
 def load_moved_commune(folder: Path, code: str) -> None:

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 LOG_EXTRA = "dataclic_territorial_log"
 COMMUNES_EXTRA = "dataclic_perimeter_communes"
 # Provenance that changes at every run without the data changing: left out of the hash.
-VOLATILE_EXTRAS = frozenset({"dataclic_extraction_date"})
+VOLATILE_EXTRAS = frozenset({"dataclic_extraction_date", "dataclic_last_refresh"})
 FORMAT_LABELS = {"csv": "CSV", "geojson": "GeoJSON", "gpkg": "GeoPackage"}
 
 
@@ -94,13 +94,20 @@ def resolve(config: dict[str, Any]) -> Any:
 # -- provenance -------------------------------------------------------------------------------
 def provenance_extras(
     perimeter: Any, *, mode: str, method: str, rows_read: int, rows_kept: int,
-    theme: str | None, source_url: str, extracted: dt.datetime | None = None,
+    theme: str | None, source_url: str, source_title: str = "",
+    extracted: dt.datetime | None = None,
 ) -> dict[str, str]:
     """The extras of a dataset a territorial harvest creates (the keys ``dataclic_publish``
-    writes, plus the method, theme and national source). The one place to add standard
-    metadata (e.g. ckanext-spatial's ``spatial``) later."""
+    writes, plus the method, theme and national source; the refresh outcome for the
+    dataset page's badge). The one place to add standard metadata (e.g. ckanext-spatial's
+    ``spatial``) later."""
     when = extracted or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     return {
+        # the provenance box of the dataset page: the national source is not in this CKAN
+        "dataclic_source_package": source_url,
+        "dataclic_source_package_title": source_title,
+        "dataclic_last_refresh": when.isoformat(timespec="seconds"),
+        "dataclic_refresh_status": "ok",
         "dataclic_perimeter": perimeter.id,
         "dataclic_perimeter_name": perimeter.name,
         "dataclic_cog_vintage": perimeter.vintage,
@@ -147,11 +154,25 @@ def build_territorial(
 ) -> DatasetDraft:
     """The territory's dataset for one remote record (the national one is not imported).
 
-    Raises :class:`RemoteError` (the previous published data stays as it is) when the
-    source cannot be read or checked."""
+    Raises :class:`RemoteError` (the previous published data stays as it is, and its page
+    shows the failure) when the source cannot be read or checked."""
+    perimeter = resolve(config)
+    try:
+        draft = _build(harvester, harvest_object, content, config, source_url, client,
+                       perimeter)
+    except RemoteError as exc:
+        _mark_failed(harvest_object, str(exc))
+        raise
+    if _previous_status(harvest_object) == "failed":
+        harvest_object.force_import = True  # rewrite, if only to clear the failure badge
+    return draft
+
+
+def _build(harvester: Any, harvest_object: Any, content: dict[str, Any],
+           config: dict[str, Any], source_url: str, client: RemoteClient,
+           perimeter: Any) -> DatasetDraft:
     from .territorial_sources import plan_for
 
-    perimeter = resolve(config)
     ref = referential()
     meter = Meter()
     folder = staging_dir()
@@ -242,7 +263,7 @@ def _draft(plan: Plan, results: list[tuple[Part, CutResult]], perimeter: Any,
               if k not in ("records_count", "spatial_bbox", "spatial_zones")}
     extras.update(provenance_extras(
         perimeter, mode=modes, method=method, rows_read=received, rows_kept=kept,
-        theme=config.get("theme"), source_url=plan.national_url))
+        theme=config.get("theme"), source_url=plan.national_url, source_title=national.title))
     extras["records_count"] = str(kept)
     return DatasetDraft(
         name_hint=f"{national.name_hint}-{_slug(perimeter.name)}",
@@ -305,3 +326,50 @@ def _log_object(harvest_object: Any, facts: dict[str, Any], perimeter: Any) -> N
             harvest_object.extras.remove(extra)
     harvest_object.extras.append(HarvestObjectExtra(key=LOG_EXTRA, value=json.dumps(facts)))
     harvest_object.extras.append(HarvestObjectExtra(key=COMMUNES_EXTRA, value=digest))
+
+
+# -- the refresh badge of a dataset whose rebuild failed ---------------------------------------
+def _previous_package(harvest_object: Any) -> dict[str, Any] | None:
+    from ckan import model
+    from ckanext.harvest.model import HarvestObject
+
+    if not getattr(harvest_object, "guid", None):
+        return None
+    package_id = (
+        model.Session.query(HarvestObject.package_id)
+        .filter(HarvestObject.guid == harvest_object.guid)
+        .filter(HarvestObject.harvest_source_id == harvest_object.harvest_source_id)
+        .filter(HarvestObject.current.is_(True))
+        .scalar()
+    )
+    package = model.Package.get(package_id) if package_id else None
+    if package is None or package.state != "active":
+        return None
+    return tk.get_action("package_show")({"ignore_auth": True}, {"id": package.id})
+
+
+def _previous_status(harvest_object: Any) -> str | None:
+    package = _previous_package(harvest_object)
+    if package is None:
+        return None
+    extras = {e["key"]: e["value"] for e in package.get("extras", [])}
+    return extras.get("dataclic_refresh_status")
+
+
+def _mark_failed(harvest_object: Any, message: str) -> None:
+    """The published dataset stays as it is; its page says the last rebuild failed."""
+    package = _previous_package(harvest_object)
+    if package is None:
+        return
+    extras = {e["key"]: e["value"] for e in package.get("extras", [])}
+    when = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    extras.update({"dataclic_last_refresh": when.isoformat(timespec="seconds"),
+                   "dataclic_refresh_status": "failed",
+                   "dataclic_refresh_message": message[:500]})
+    site = tk.get_action("get_site_user")({"ignore_auth": True}, {})
+    try:
+        tk.get_action("package_patch")(
+            {"ignore_auth": True, "user": site["name"]},
+            {"id": package["id"], "extras": [{"key": k, "value": v} for k, v in extras.items()]})
+    except (tk.ValidationError, tk.ObjectNotFound):
+        log.warning("Cannot record the failed rebuild on dataset %s", package["id"])
