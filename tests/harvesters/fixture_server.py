@@ -44,17 +44,26 @@ class _QuietServer(ThreadingHTTPServer):
 
 class FixtureServer:
     """Routes map a path to a Reply, a list of Replies served in turn (the last one repeats),
-    or a function of the query string. Every request is logged in ``requests``."""
+    or a function of the query string (plus a POSTed form's fields). Every request is logged
+    in ``requests``; POSTed forms also in ``posts``."""
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[str] = []
+        self.posts: list[tuple[str, str]] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:
+            def do_POST(self) -> None:
+                """A form POST is answered like a GET of the URL plus the form's fields."""
+                length = int(self.headers.get("Content-Length") or 0)
+                form = self.rfile.read(length).decode("utf-8") if length else ""
+                server.posts.append((self.path, form))
+                self.do_GET(extra=parse_qs(form))
+
+            def do_GET(self, extra: dict[str, list[str]] | None = None) -> None:
                 server.requests.append(self.path)
                 parts = urlsplit(self.path)
                 route = server.routes.get(parts.path)
@@ -65,7 +74,7 @@ class FixtureServer:
                 elif isinstance(route, Reply):
                     reply = route
                 else:
-                    reply = route(parse_qs(parts.query))
+                    reply = route({**parse_qs(parts.query), **(extra or {})})
                 if reply.delay:
                     time.sleep(reply.delay)
                 try:

@@ -224,7 +224,12 @@ class DataclicHarvester(GatherStage, ImportStage, HarvesterBase, p.SingletonPlug
                         if current is not None else (None, None))
         if previous[0] and not self.builds_offline(config):
             content["_previous_columns"] = previous_file_columns(previous[0])
-        draft = self.build_dataset(content, config, source.url, client)
+        if config.get("perimeter"):
+            from .territorial import build_territorial
+
+            draft = build_territorial(self, harvest_object, content, config, source.url, client)
+        else:
+            draft = self.build_dataset(content, config, source.url, client)
         draft.key = identity_key(self.name, source.url, draft.identity or harvest_object.guid,
                                  self.selecting_params(config))
         package_id = owned_package(package_id_for(draft.key), draft.key, *previous)

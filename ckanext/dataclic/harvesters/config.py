@@ -127,7 +127,9 @@ def parse_source_config(text: str | None, keys: dict[str, Check]) -> dict[str, A
         raise SourceConfigError(f"the configuration is not valid JSON ({exc.msg})") from exc
     if not isinstance(data, dict):
         raise SourceConfigError("the configuration must be a JSON object")
-    allowed = {**COMMON_KEYS, **keys}
+    from .territorial import TERRITORIAL_KEYS  # perimeter, theme… (territorial harvest)
+
+    allowed = {**COMMON_KEYS, **TERRITORIAL_KEYS, **keys}
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         raise SourceConfigError(

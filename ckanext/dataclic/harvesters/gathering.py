@@ -103,7 +103,7 @@ class GatherStage:
         then costs a few bulk queries and a build per record, instead of a trip through the
         fetch queue with ckanext-harvest's four commits per object. Anything uncertain is
         left to the fetch and import stages."""
-        if not self.builds_offline(config):
+        if not self.builds_offline(config) or config.get("perimeter"):
             return {}
         listed = {r.guid: r for r in records if r.content is not None}
         if not listed:
@@ -219,7 +219,7 @@ class GatherStage:
             config = self._config(source)
         except SourceConfigError:
             return True
-        if not self.builds_offline(config):
+        if not self.builds_offline(config) or config.get("perimeter"):
             return True
         previous = self._previous(harvest_object)
         if (previous is None or not self._extra(previous, "content_hash")

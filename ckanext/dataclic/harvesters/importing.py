@@ -35,7 +35,11 @@ class ImportStage:
 
     @staticmethod
     def _digest(package: dict[str, Any]) -> str:
-        hashed = {**package, "resources": [
+        from .territorial import VOLATILE_EXTRAS
+
+        hashed = {**package, "extras": [
+            e for e in package.get("extras", []) if e["key"] not in VOLATILE_EXTRAS
+        ], "resources": [
             {k: v for k, v in r.items() if not k.startswith("_")} for r in package["resources"]
         ]}
         return hashlib.sha256(

@@ -1,0 +1,321 @@
+"""Territorial harvest vs "national harvest, then extract", against national-size fixtures.
+
+A local server (this process, threads) holds:
+- a DPE-like table (``--rows``, codes weighted by commune population) behind a data-fair-like
+  API: ``/lines`` with ``<col>_in`` and ``after`` cursor paging, and ``/raw`` (the whole CSV);
+- points over metropolitan France (``--points``) behind a WFS-like GetFeature with ``bbox``
+  and ``count``/``startIndex`` paging.
+
+Each approach runs as its own child process doing what a harvest's build step does for one
+dataset (download, then the local check or the extraction with the engine), so its wall time,
+bytes received and peak RSS are its own:
+- territorial: ``server_filters`` (server filter) then ``local_cut`` (exact local check);
+- national: the whole file (``/raw``; for the WFS, every GetFeature page into one GeoJSON),
+  then the engine's extraction to the same territory.
+
+    .venv/bin/python bench/territorial_harvest_bench.py                 # ~1-2 min
+    .venv/bin/python bench/territorial_harvest_bench.py --rows 6000000 --points 3000000
+
+Targets (issue 13): wall-time ratio ≤ 0.1, bytes ratio ≤ 0.05, peak RSS of the fetch ≤ 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+PERIMETER = "epci:243300316"  # Bordeaux Métropole
+COLUMNS = ["numero_dpe", "code_insee_ban", "etiquette_dpe", "etiquette_ges",
+           "conso_5_usages_ep", "surface_habitable", "date_etablissement_dpe",
+           "type_batiment", "annee_construction", "adresse_ban"]
+PAGE = 10_000
+
+
+# -- data ----------------------------------------------------------------------------------------
+def make_table(rows: int, folder: Path, seed: int = 13) -> tuple[Path, dict[str, list[str]]]:
+    """The national CSV on disk, and its rows as JSON text grouped by commune code."""
+    from ckanext.dataclic.territories import Referential
+
+    ref = Referential.default()
+    codes = list(ref.communes)
+    weights = [max(ref.communes[c].population, 1) for c in codes]
+    rng = random.Random(seed)
+    picked = rng.choices(codes, weights=weights, k=rows)
+    by_code: dict[str, list[str]] = {}
+    path = folder / "dpe.csv"
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(";".join(COLUMNS) + "\n")
+        for n, code in enumerate(picked):
+            values = [f"{n:010d}", code, "ABCDEFG"[n % 7], "ABCDEFG"[(n // 7) % 7],
+                      f"{(n * 37) % 600 + 50}.5", f"{(n * 13) % 180 + 15}",
+                      f"2024-{n % 12 + 1:02d}-{n % 28 + 1:02d}",
+                      "appartement" if n % 3 else "maison", str(1900 + n % 125),
+                      f"{n % 200} rue de la République {code}"]
+            out.write(";".join(values) + "\n")
+            by_code.setdefault(code, []).append(
+                json.dumps(dict(zip(COLUMNS, values)), ensure_ascii=False))
+    return path, by_code
+
+
+def make_points(count: int, seed: int = 13) -> Any:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    lon = rng.uniform(-4.8, 8.2, count).round(6)
+    lat = rng.uniform(42.3, 51.1, count).round(6)
+    return lon, lat
+
+
+# -- the server ------------------------------------------------------------------------------------
+class Fixture:
+    def __init__(self, csv_path: Path, by_code: dict[str, list[str]], points: Any) -> None:
+        self.csv_path, self.by_code = csv_path, by_code
+        self.lon, self.lat = points
+        self.order = sorted(by_code)
+        fixture = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                if parts.path.endswith("/raw"):
+                    size = fixture.csv_path.stat().st_size
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/csv")
+                    self.send_header("Content-Length", str(size))
+                    self.end_headers()
+                    with open(fixture.csv_path, "rb") as stream:
+                        while chunk := stream.read(1 << 20):
+                            self.wfile.write(chunk)
+                    return
+                if parts.path.endswith("/lines"):
+                    body = fixture.lines(parts.path, query)
+                else:
+                    body = fixture.wfs(query)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def lines(self, path: str, query: dict[str, str]) -> bytes:
+        size, after = int(query["size"]), int(query.get("after", "0"))
+        codes = query["code_insee_ban_in"].split(",") if "code_insee_ban_in" in query \
+            else self.order
+        selected = [row for code in codes for row in self.by_code.get(code, [])]
+        page = selected[after:after + size]
+        following = None
+        if after + size < len(selected):
+            params = {k: v for k, v in query.items() if k != "after"}
+            following = f"{self.url}{path}?{urlencode({**params, 'after': after + size})}"
+        return (f'{{"total": {len(selected)}, "next": {json.dumps(following)}, "results": ['
+                + ",".join(page) + "]}").encode()
+
+    def wfs(self, query: dict[str, str]) -> bytes:
+        import numpy as np
+
+        mask = np.ones(len(self.lon), dtype=bool)
+        if "bbox" in query:
+            south, west, north, east = (float(v) for v in query["bbox"].split(",")[:4])
+            mask = (self.lon >= west) & (self.lon <= east) & (self.lat >= south) & \
+                (self.lat <= north)
+        index = np.flatnonzero(mask)
+        start, count = int(query["startIndex"]), int(query["count"])
+        chunk = index[start:start + count]
+        features = ",".join(
+            f'{{"type":"Feature","id":"p.{i}","geometry":{{"type":"Point","coordinates":'
+            f'[{self.lon[i]},{self.lat[i]}]}},"properties":{{"id":{i},"kind":"site"}}}}'
+            for i in chunk.tolist())
+        return (f'{{"type":"FeatureCollection","numberMatched":{len(index)},'
+                f'"numberReturned":{len(chunk)},"features":[{features}]}}').encode()
+
+
+# -- the measured children --------------------------------------------------------------------------
+def child(kind: str, approach: str, url: str, folder: str) -> None:
+    """One build, as a harvest's import stage does it; prints a JSON line of figures."""
+    from ckanext.dataclic.extract.profile import ProfileOverrides
+    from ckanext.dataclic.harvesters.local_cut import cut
+    from ckanext.dataclic.harvesters.remote import HostPolicy, RemoteClient, RemoteLimits
+    from ckanext.dataclic.harvesters.server_filters import (
+        Meter,
+        datafair_lines,
+        download,
+        wfs_features,
+    )
+    from ckanext.dataclic.territories import Referential
+
+    # A fetch consumer keeps its referential loaded: warm it before the clock starts.
+    ref = Referential.default()
+    perimeter = ref.resolve(PERIMETER)
+    work = Path(folder)
+    _warm(kind, perimeter, ref, work)
+    baseline = _rss_mb("VmRSS")
+    started = time.perf_counter()
+    client = RemoteClient(RemoteLimits(max_bytes=8 << 30, max_pages=100_000, deadline=3600),
+                          HostPolicy(frozenset({"127.0.0.1"})))
+    meter = Meter()
+    if kind == "table":
+        lines = f"{url}/data-fair/api/v1/datasets/dpe/lines"
+        if approach == "territorial":
+            staged = datafair_lines(client, lines, perimeter, meter, work,
+                                    code_column="code_insee_ban", geo=False, page_size=PAGE,
+                                    cap=8 << 30)
+            source = staged.path
+            overrides = ProfileOverrides(code_column="code_insee_ban")
+        else:
+            source = work / "national.csv"
+            download(client, f"{url}/data-fair/api/v1/datasets/dpe/raw", source, meter,
+                     cap=8 << 30)
+            overrides = ProfileOverrides(code_column="code_insee_ban", delimiter=";")
+        result = cut(source, perimeter, ref, work, ("csv",), mode="filter",
+                     overrides=overrides)
+    else:
+        if approach == "territorial":
+            staged = wfs_features(client, f"{url}/wfs", "sites", meter, work,
+                                  perimeter=perimeter, layer_crs="EPSG:4326", how="bbox",
+                                  geometry_name="geom", srs_name="EPSG:4326", page_size=PAGE,
+                                  max_pages=100_000, cap=8 << 30)
+            source = staged.path
+        else:
+            source = _national_wfs(client, f"{url}/wfs", work, meter)
+        result = cut(source, perimeter, ref, work, ("geojson", "gpkg"), mode="intersects")
+    elapsed = time.perf_counter() - started
+    rss = _rss_mb("VmHWM")  # this process's peak (ru_maxrss would carry the parent's)
+    print(json.dumps({"wall_s": elapsed, "bytes": meter.bytes, "requests": meter.requests,
+                      "rows_kept": result.rows_kept, "peak_rss_mb": rss,
+                      "baseline_rss_mb": baseline}))
+
+
+def _warm(kind: str, perimeter: Any, ref: Any, work: Path) -> None:
+    """What a fetch consumer has done before its next dataset: libraries imported, the
+    perimeter's codes (and, for geometry, contours) ready. One tiny cut does it."""
+    from ckanext.dataclic.extract.profile import ProfileOverrides
+    from ckanext.dataclic.harvesters.local_cut import cut
+
+    if kind == "table":
+        tiny = work / "warm.csv"
+        tiny.write_text("code_insee_ban,x\n33063,1\n75056,2\n", encoding="utf-8")
+        done = cut(tiny, perimeter, ref, work, ("csv",), mode="filter",
+                   overrides=ProfileOverrides(code_column="code_insee_ban"))
+    else:
+        tiny = work / "warm.geojson"
+        tiny.write_text(json.dumps({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"id": 1},
+             "geometry": {"type": "Point", "coordinates": [-0.57, 44.84]}}]}), encoding="utf-8")
+        done = cut(tiny, perimeter, ref, work, ("geojson", "gpkg"), mode="intersects")
+    for path in [tiny, *done.files.values()]:
+        path.unlink()
+
+
+def _rss_mb(field: str) -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _national_wfs(client: Any, url: str, work: Path, meter: Any) -> Path:
+    """Every GetFeature page, written to one GeoJSON file as the WFS harvester does."""
+    from ckanext.dataclic.harvesters.server_filters import get_json
+
+    path = work / "national.geojson"
+    with open(path, "w", encoding="utf-8") as out:
+        out.write('{"type": "FeatureCollection", "features": [\n')
+        start, first = 0, True
+        while True:
+            payload = get_json(client, url, {"service": "WFS", "request": "GetFeature",
+                                             "count": PAGE, "startIndex": start}, meter)
+            for feature in payload["features"]:
+                out.write(("" if first else ",\n") + json.dumps(feature))
+                first = False
+            start += len(payload["features"])
+            if len(payload["features"]) < PAGE:
+                break
+        out.write("\n]}\n")
+    return path
+
+
+def run_child(kind: str, approach: str, url: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="dataclic-bench-") as folder:
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", kind, approach, url, folder],
+            capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{kind}/{approach} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the DPE-like table")
+    parser.add_argument("--points", type=int, default=500_000, help="points behind the WFS")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    with tempfile.TemporaryDirectory(prefix="dataclic-bench-data-") as folder:
+        made = time.perf_counter()
+        csv_path, by_code = make_table(args.rows, Path(folder))
+        points = make_points(args.points)
+        fixture = Fixture(csv_path, by_code, points)
+        size = csv_path.stat().st_size
+        print(f"fixtures: {args.rows:,} rows ({size / 2**20:.0f} MiB CSV), {args.points:,} "
+              f"points, made in {time.perf_counter() - made:.0f} s; territory {PERIMETER}")
+        table = []
+        for kind, label in (("table", f"data-fair table, {args.rows:,} rows"),
+                            ("wfs", f"WFS, {args.points:,} points")):
+            territorial = run_child(kind, "territorial", fixture.url)
+            national = run_child(kind, "national", fixture.url)
+            if territorial["rows_kept"] != national["rows_kept"]:
+                raise SystemExit(f"{kind}: territorial kept {territorial['rows_kept']} rows, "
+                                 f"national then extract {national['rows_kept']}")
+            table.append((label, territorial, national))
+        fixture.httpd.shutdown()
+    print()
+    print("| source | approach | wall s | MiB received | requests | peak RSS MiB "
+          "(referential loaded: base) | rows kept |")
+    print("|---|---|---|---|---|---|---|")
+    for label, territorial, national in table:
+        for name, fig in (("territorial", territorial), ("national + extract", national)):
+            print(f"| {label} | {name} | {fig['wall_s']:.2f} | {fig['bytes'] / 2**20:.1f} | "
+                  f"{fig['requests']} | {fig['peak_rss_mb']:.0f} "
+                  f"(base {fig['baseline_rss_mb']:.0f}) | {fig['rows_kept']:,} |")
+    print()
+    print("| source | wall-time ratio (≤ 0.1) | bytes ratio (≤ 0.05) | territorial peak RSS "
+          "(≤ 300 MB) |")
+    print("|---|---|---|---|")
+    for label, territorial, national in table:
+        print(f"| {label} | {territorial['wall_s'] / national['wall_s']:.3f} | "
+              f"{territorial['bytes'] / national['bytes']:.4f} | "
+              f"{territorial['peak_rss_mb']:.0f} MiB |")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    main()

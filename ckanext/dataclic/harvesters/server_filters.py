@@ -1,0 +1,528 @@
+"""Ask each national API for one territory's rows only, with its own filter parameters.
+
+Plain Python (no CKAN import), so that the benchmark can run it outside CKAN. Every function
+takes the harvest's :class:`~.remote.RemoteClient`, a resolved perimeter (codes, communes,
+geometry) and a :class:`Meter` that counts requests and bytes, and writes what the server
+answered to a staged file (CSV for records, GeoJSON for features). What a server answers is
+never trusted: :mod:`.local_cut` checks every row against the perimeter afterwards.
+
+Facts about the APIs (parameter names, code caps, paging depth) come from
+``API-FILTERS.md`` (kept beside the project); each function says which it relies on.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urljoin
+
+from .remote import RemoteClient, RemoteError, full_url
+
+# Hub'Eau: page-number paging stops at page × size = 20,000 rows.
+HUBEAU_DEPTH = 20_000
+# Codes per request where an API gives no cap (data-fair, Opendatasoft): keeps URLs short.
+DEFAULT_CODES_PER_REQUEST = 200
+# cql_filter longer than this goes in a POST body (as IGN's APICarto does).
+WFS_POST_OVER = 1500
+# Vertices of the polygon sent to a server (the exact cut is local).
+SERVER_POLYGON_TOLERANCE_DEG = 0.002
+
+
+@dataclass
+class Meter:
+    """What a territorial fetch cost: requests, bytes received, rows received."""
+
+    requests: int = 0
+    bytes: int = 0
+    rows: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"requests": self.requests, "bytes": self.bytes, "rows": self.rows}
+
+
+@dataclass
+class Staged:
+    """A file the server's answers were written to, before the local check."""
+
+    path: Path
+    rows: int
+    columns: list[str]
+    method: str  # "server-filter" or "local-cut"
+    detail: str  # how the server was asked, for the dataset notes
+
+
+# -- HTTP with a meter ---------------------------------------------------------------------
+def get_json(client: RemoteClient, url: str, params: dict[str, Any] | None,
+             meter: Meter) -> Any:
+    target = full_url(url, params)
+    body = client.get_bytes(url, params, headers={"Accept": "application/json"})
+    meter.requests += 1
+    meter.bytes += len(body)
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RemoteError(target, f"the answer is not valid JSON ({exc})", 200) from exc
+
+
+def post_form_json(client: RemoteClient, url: str, params: dict[str, Any],
+                   form: dict[str, str], meter: Meter) -> Any:
+    """POST ``form`` (URL-encoded) to ``url?params``; the answer as JSON. Same host policy,
+    timeouts and size cap as the client's GET."""
+    target = full_url(url, params)
+    client.policy.check(target)
+    limits = client.limits
+    try:
+        response = client.session.post(
+            target, data=urlencode(form), stream=True, allow_redirects=False,
+            headers={"Content-Type": "application/x-www-form-urlencoded",
+                     "Accept": "application/json"},
+            timeout=(limits.connect_timeout, limits.read_timeout))
+    except Exception as exc:  # requests' errors, without importing requests here
+        raise RemoteError(target, f"connection failed ({type(exc).__name__})") from exc
+    meter.requests += 1
+    if response.status_code >= 300:
+        response.close()
+        raise RemoteError(target, f"the server answered {response.status_code} "
+                          f"{response.reason or 'error'}", response.status_code)
+    body = b"".join(client._chunks(response, target, limits.max_bytes))
+    meter.bytes += len(body)
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RemoteError(target, f"the answer is not valid JSON ({exc})", 200) from exc
+
+
+def download(client: RemoteClient, url: str, dest: Path, meter: Meter,
+             params: dict[str, Any] | None = None, cap: int | None = None) -> int:
+    size, _digest = client.download(url, dest, params, max_bytes=cap)
+    meter.requests += 1
+    meter.bytes += size
+    return size
+
+
+def new_file(folder: Path, suffix: str) -> Path:
+    """An empty file of ours in ``folder`` (the caller removes it on failure)."""
+    handle, name = tempfile.mkstemp(dir=folder, suffix=suffix)
+    os.close(handle)
+    return Path(name)
+
+
+# -- records to CSV ---------------------------------------------------------------------------
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
+        return "|".join("" if v is None else str(v) for v in value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+class CsvSpool:
+    """Records of any shape into one CSV (columns: the union of the keys), memory flat."""
+
+    def __init__(self, folder: Path, cap: int, source: str) -> None:
+        self.folder, self.cap, self.source = folder, cap, source
+        # closed by write() or close(), whichever comes first
+        self.spool = tempfile.TemporaryFile("w+", encoding="utf-8", dir=folder)  # noqa: SIM115
+        self.columns: dict[str, None] = {}
+        self.rows = 0
+        self.size = 0
+
+    def add(self, records: Iterable[Any]) -> None:
+        for record in records:
+            if not isinstance(record, dict):
+                raise RemoteError(self.source, "a record is not a JSON object", 200)
+            for key in record:
+                self.columns.setdefault(str(key), None)
+            line = json.dumps(record, ensure_ascii=False)
+            self.size += len(line) + 1
+            if self.size > self.cap:
+                raise RemoteError(self.source, f"the records are over the {self.cap} byte cap")
+            self.spool.write(line + "\n")
+            self.rows += 1
+
+    def write(self, dest: Path) -> list[str]:
+        header = list(self.columns)
+        self.spool.seek(0)
+        with open(dest, "w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(header)
+            for line in self.spool:
+                record = json.loads(line)
+                writer.writerow([_cell(record.get(col)) for col in header])
+        self.spool.close()
+        return header
+
+    def close(self) -> None:
+        self.spool.close()
+
+
+def _staged_csv(folder: Path, spool: CsvSpool, method: str, detail: str) -> Staged:
+    path = new_file(folder, ".csv")
+    try:
+        columns = spool.write(path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return Staged(path, spool.rows, columns, method, detail)
+
+
+def chunks(codes: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(codes), size):
+        yield codes[start:start + size]
+
+
+def commune_codes(perimeter: Any) -> list[str]:
+    """Every code that identifies the perimeter's rows (current, former, arrondissements)."""
+    return sorted(perimeter.codes)
+
+
+def server_polygon(perimeter: Any) -> Any:
+    """The perimeter simplified for a server filter (never for the exact cut)."""
+    return perimeter.geometry.simplify(SERVER_POLYGON_TOLERANCE_DEG)
+
+
+# -- data-fair (lines API) ----------------------------------------------------------------------
+def datafair_lines(
+    client: RemoteClient, lines_url: str, perimeter: Any, meter: Meter, folder: Path, *,
+    code_column: str | None, geo: bool, page_size: int, cap: int,
+) -> Staged:
+    """``<code column>_in=`` lists (split every 200 codes) with ``after`` cursor paging
+    (the response's ``next`` link): never page-number paging, capped at 10,000 rows.
+    Without a code column, a WGS84 ``bbox`` when the dataset is geolocated; otherwise
+    every line (the local cut does all the work)."""
+    spool = CsvSpool(folder, cap, lines_url)
+    try:
+        if code_column:
+            queries = [{f"{code_column}_in": ",".join(part)} for part in
+                       chunks(commune_codes(perimeter), DEFAULT_CODES_PER_REQUEST)]
+            method = "server-filter"
+            detail = f"{code_column}_in=<{len(perimeter.codes)} codes>"
+        elif geo:
+            west, south, east, north = perimeter.bounds
+            queries = [{"bbox": f"{west:.6f},{south:.6f},{east:.6f},{north:.6f}"}]
+            method, detail = "server-filter", "bbox=<territory's bounding box>"
+        else:
+            queries, method, detail = [{}], "local-cut", "every line"
+        for query in queries:
+            params = {**query, "size": page_size}
+            url: str | None = full_url(lines_url, params)
+            seen: set[str] = set()
+            while url:
+                if url in seen:
+                    raise RemoteError(url, "paging loops back to a page already read")
+                seen.add(url)
+                payload = get_json(client, url, None, meter)
+                results = payload.get("results") if isinstance(payload, dict) else None
+                if not isinstance(results, list):
+                    raise RemoteError(url, "the answer has no 'results' list", 200)
+                spool.add(results)
+                following = payload.get("next")
+                url = urljoin(url, following) if isinstance(following, str) and following \
+                    and results else None
+        meter.rows += spool.rows
+        return _staged_csv(folder, spool, method, detail)
+    finally:
+        spool.close()
+
+
+# -- Hub'Eau -------------------------------------------------------------------------------------
+# endpoint path fragment → (commune parameter, codes per request), from API-FILTERS.md §3.
+HUBEAU_COMMUNE_PARAMS: list[tuple[str, str, int]] = [
+    ("hydrometrie/referentiel/stations", "code_commune_station", DEFAULT_CODES_PER_REQUEST),
+    ("hydrometrie/referentiel/sites", "code_commune_site", DEFAULT_CODES_PER_REQUEST),
+    ("qualite_eau_potable", "code_commune", 20),
+    ("niveaux_nappes/stations", "code_commune", 200),
+    ("ecoulement", "code_commune", 200),
+    ("qualite_rivieres", "code_commune", 200),
+]
+# endpoints without any commune or département parameter (bbox only, or nothing)
+HUBEAU_BBOX_ONLY = ("hydrometrie/obs_elab", "hydrometrie/observations_tr",
+                    "niveaux_nappes/chroniques_tr")
+
+
+def hubeau_plan(endpoint: str, perimeter: Any, departements: list[str]) -> tuple[
+        list[dict[str, str]], int, str, str]:
+    """The queries for one territory: (query params list, codes per request, method, the
+    row column that holds the commune code)."""
+    path = endpoint.strip("/")
+    if any(fragment in path for fragment in HUBEAU_BBOX_ONLY):
+        west, south, east, north = perimeter.bounds
+        return ([{"bbox": f"{west:.6f},{south:.6f},{east:.6f},{north:.6f}"}], 1,
+                "server-filter", "")
+    param, cap = "code_commune", 200
+    for fragment, name, limit in HUBEAU_COMMUNE_PARAMS:
+        if fragment in path:
+            param, cap = name, limit
+            break
+    if perimeter.kind in ("departement", "region") and "communes_udi" not in path:
+        return ([{"code_departement": ",".join(part)} for part in chunks(departements, cap)],
+                cap, "server-filter", param)
+    return ([{param: ",".join(part)} for part in chunks(commune_codes(perimeter), cap)],
+            cap, "server-filter", param)
+
+
+def hubeau_records(
+    client: RemoteClient, url: str, endpoint: str, base_params: dict[str, Any],
+    perimeter: Any, departements: list[str], meter: Meter, folder: Path, *,
+    page_size: int, cap: int,
+) -> Staged:
+    """The endpoint's commune (or département) parameter, long lists split at the
+    parameter's cap; a query whose ``count`` is over the 20,000-row paging depth is split
+    in two, down to one code."""
+    queries, _cap, method, column = hubeau_plan(endpoint, perimeter, departements)
+    spool = CsvSpool(folder, cap, url)
+    size = min(page_size, HUBEAU_DEPTH)
+    try:
+        pending = list(queries)
+        while pending:
+            query = pending.pop(0)
+            params = {**base_params, **query, "size": size, "page": 1}
+            first = get_json(client, url, params, meter)
+            count = first.get("count") if isinstance(first, dict) else None
+            if isinstance(count, int) and count > HUBEAU_DEPTH:
+                (key, value), = query.items()
+                codes = value.split(",")
+                if len(codes) > 1:
+                    half = len(codes) // 2
+                    pending[:0] = [{key: ",".join(codes[:half])}, {key: ",".join(codes[half:])}]
+                    continue
+                raise RemoteError(full_url(url, params), (
+                    f"{count} rows for {key}={value}, over Hub'Eau's {HUBEAU_DEPTH}-row "
+                    "paging depth; narrow the query with 'params' (dates…)"), 200)
+            _hubeau_pages(client, url, params, first, spool, meter)
+        meter.rows += spool.rows
+        detail = ", ".join(sorted({k for q in queries for k in q})) + \
+            f" ({len(queries)} request group(s))"
+        staged = _staged_csv(folder, spool, method, detail)
+        staged.columns = staged.columns or []
+        if column and column not in staged.columns:
+            meter.notes.append(f"rows carry no {column} column")
+        return staged
+    finally:
+        spool.close()
+
+
+def _hubeau_pages(client: RemoteClient, url: str, params: dict[str, Any], first: Any,
+                  spool: CsvSpool, meter: Meter) -> None:
+    payload, current = first, full_url(url, params)
+    seen = {current}
+    while True:
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, list):
+            raise RemoteError(current, "the answer has no 'data' list", 200)
+        spool.add(data)
+        following = payload.get("next") if isinstance(payload, dict) else None
+        if not (isinstance(following, str) and following and data):
+            return
+        current = urljoin(current, following)
+        if current in seen:
+            raise RemoteError(current, "paging loops back to a page already read")
+        seen.add(current)
+        payload = get_json(client, current, None, meter)
+
+
+# -- Géorisques ------------------------------------------------------------------------------------
+# endpoint → its département parameter (None: none; loop code_insee per commune).
+GEORISQUES_DEPARTEMENT_PARAM: dict[str, str | None] = {
+    "installations_classees": "departement",
+    "cavites": "departement",
+    "mvt": "departement",
+    "ssp/instructions": "code_departement",
+}
+
+
+def georisques_records(
+    client: RemoteClient, url: str, endpoint: str, base_params: dict[str, Any],
+    perimeter: Any, departements: list[str], meter: Meter, folder: Path, *,
+    page_size: int, cap: int, next_page: Callable[[Any, str], Any],
+    codes_of: Callable[[str], set[str]] | None = None,
+) -> Staged:
+    """The endpoint's own territorial parameter: its département parameter for a
+    département or région perimeter when it has one, else ``code_insee`` once per commune.
+    Géorisques ignores unknown parameters silently: the local check drops what is outside."""
+    path = endpoint.strip("/")
+    dep_param = next((p for frag, p in GEORISQUES_DEPARTEMENT_PARAM.items() if frag in path),
+                     None)
+    if perimeter.kind in ("departement", "region") and dep_param:
+        queries = [{dep_param: dep} for dep in departements]
+        detail = f"{dep_param}=<{len(departements)} département(s)>"
+    else:
+        queries = [{"code_insee": code} for code in perimeter.communes]
+        detail = f"code_insee, one request per commune ({len(queries)})"
+    spool = CsvSpool(folder, cap, url)
+    try:
+        for query in queries:
+            asked = _asked_codes(query, codes_of)
+            params: dict[str, Any] | None = {**base_params, **query, "page_size": page_size}
+            current = full_url(url, params)
+            seen: set[str] = set()
+            while current:
+                if current in seen:
+                    raise RemoteError(current, "paging loops back to a page already read")
+                seen.add(current)
+                payload = get_json(client, current, None, meter)
+                data = payload.get("data") if isinstance(payload, dict) else None
+                if not isinstance(data, list):
+                    raise RemoteError(current, "the answer has no 'data' list", 200)
+                meter.rows += len(data)
+                spool.add(_of_commune(data, asked) if asked else data)
+                following = next_page(payload, current) if data else None
+                if following is None:
+                    break
+                current = full_url(url, following) if isinstance(following, dict) \
+                    else urljoin(current, following)
+        staged = _staged_csv(folder, spool, "server-filter", detail)
+        staged.rows = meter.rows
+        return staged
+    finally:
+        spool.close()
+
+
+GEORISQUES_CODE_FIELDS = ("code_insee", "codeInsee", "code_commune", "insee")
+
+
+def _asked_codes(query: dict[str, Any], codes_of: Callable[[str], set[str]] | None
+                 ) -> set[str] | None:
+    code = query.get("code_insee")
+    if code is None:
+        return None
+    return codes_of(code) if codes_of else {code}
+
+
+def _of_commune(rows: list[Any], asked: set[str]) -> list[Any]:
+    """A per-commune answer holds that commune's rows only: the same national page sent
+    back for every commune (an ignored parameter) must not be kept once per commune."""
+    kept = []
+    for row in rows:
+        if not isinstance(row, dict):
+            kept.append(row)  # reported by the spool
+            continue
+        field = next((f for f in GEORISQUES_CODE_FIELDS if f in row), None)
+        if field is None or str(row[field] or "").strip() in asked:
+            kept.append(row)
+    return kept
+
+
+# -- OGC WFS -----------------------------------------------------------------------------------
+def _urn(crs: str) -> str:
+    code = crs.rsplit(":", 1)[-1]
+    return f"urn:ogc:def:crs:EPSG::{code}"
+
+
+def wfs_filter(perimeter: Any, layer_crs: str, how: str, geometry_name: str) -> dict[str, str]:
+    """``bbox`` in the layer's CRS, or a ``cql_filter`` INTERSECTS with the (simplified)
+    perimeter in the layer's CRS."""
+    from ckanext.dataclic.extract.spatial import perimeter_in
+
+    shape = perimeter_in(server_polygon(perimeter), layer_crs)
+    if how == "intersects":
+        return {"cql_filter": f"INTERSECTS({geometry_name}, {shape.wkt})"}
+    west, south, east, north = shape.bounds
+    if layer_crs.upper() == "EPSG:4326":  # the URN's axis order is latitude first
+        return {"bbox": f"{south!r},{west!r},{north!r},{east!r},{_urn(layer_crs)}"}
+    return {"bbox": f"{west!r},{south!r},{east!r},{north!r},{_urn(layer_crs)}"}
+
+
+def wfs_features(
+    client: RemoteClient, url: str, layer: str, meter: Meter, folder: Path, *,
+    perimeter: Any, layer_crs: str, how: str, geometry_name: str, srs_name: str,
+    page_size: int, max_pages: int, cap: int,
+) -> Staged:
+    """GetFeature with the territory's filter, ``count``/``startIndex`` paging, in GeoJSON;
+    a long ``cql_filter`` goes in a POST body."""
+    territorial = wfs_filter(perimeter, layer_crs, how, geometry_name)
+    path = new_file(folder, ".geojson")
+    count, written, properties = 0, 0, {}
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            head = {"type": "FeatureCollection", "name": layer}
+            out.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "features": [\n')
+            start = 0
+            for _page in range(max_pages):
+                params = {"service": "WFS", "version": "2.0.0", "request": "GetFeature",
+                          "typeNames": layer, "outputFormat": "application/json",
+                          "srsName": srs_name, "count": page_size, "startIndex": start}
+                long_filter = "cql_filter" in territorial and \
+                    len(territorial["cql_filter"]) > WFS_POST_OVER
+                if long_filter:
+                    payload = post_form_json(client, url, params, territorial, meter)
+                else:
+                    payload = get_json(client, url, {**params, **territorial}, meter)
+                features = payload.get("features") if isinstance(payload, dict) else None
+                if not isinstance(features, list):
+                    raise RemoteError(full_url(url, params),
+                                      "the answer is not a GeoJSON FeatureCollection", 200)
+                for feature in features:
+                    if not isinstance(feature, dict):
+                        raise RemoteError(url, "a feature is not a JSON object", 200)
+                    for key in feature.get("properties") or {}:
+                        properties.setdefault(key, None)
+                    text = json.dumps(feature, ensure_ascii=False, separators=(",", ":"))
+                    written += len(text) + 2
+                    if written > cap:
+                        raise RemoteError(url, f"the layer is over the {cap} byte cap")
+                    out.write((",\n" if count else "") + text)
+                    count += 1
+                matched = payload.get("numberMatched")
+                start += len(features)
+                if len(features) < page_size or (isinstance(matched, int) and start >= matched):
+                    break
+            else:
+                raise RemoteError(url, f"more than {max_pages} pages; raise max_pages")
+            out.write("\n]}\n")
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    meter.rows += count
+    key = next(iter(territorial))
+    detail = ("cql_filter INTERSECTS(" + geometry_name + ", <territory>)" if key == "cql_filter"
+              else "bbox=<territory's bounding box>")
+    return Staged(path, count, list(properties), "server-filter", detail)
+
+
+# -- Opendatasoft Explore v2.1 -------------------------------------------------------------------
+def _ods_quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def ods_where(perimeter: Any, code_field: str | None, geo_field: str | None) -> str | None:
+    if code_field:
+        codes = ", ".join(_ods_quote(c) for c in commune_codes(perimeter))
+        return f"{code_field} IN ({codes})"
+    if geo_field:
+        return f"intersects({geo_field}, geom'{server_polygon(perimeter).wkt}')"
+    return None
+
+
+def ods_export(
+    client: RemoteClient, export_url: str, perimeter: Any, meter: Meter, folder: Path,
+    suffix: str, *, code_field: str | None, geo_field: str | None, cap: int,
+    extra: dict[str, str] | None = None,
+) -> tuple[Path, str, str]:
+    """``/exports/{format}`` (no 10,000-row cap, unlike ``/records``) with ``where`` =
+    ``<code field> IN (…)`` or ``intersects(<geo field>, geom'<WKT>')``. Returns (path,
+    method, detail)."""
+    where = ods_where(perimeter, code_field, geo_field)
+    params = dict(extra or {})
+    if where:
+        params["where"] = where
+    path = new_file(folder, suffix)
+    try:
+        download(client, export_url, path, meter, params, cap)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    if code_field:
+        return path, "server-filter", f"where={code_field} IN (<{len(perimeter.codes)} codes>)"
+    if geo_field:
+        return path, "server-filter", f"where=intersects({geo_field}, <territory>)"
+    return path, "local-cut", "the whole export"

@@ -1,0 +1,378 @@
+"""Territorial harvest (``perimeter`` on a source) through ckanext-harvest's real gather,
+fetch and import stages, against fixture APIs that filter, and fixture APIs that ignore the
+filters and answer all of France."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from . import territorial_fixtures as fx
+from .conftest import harvest_marks, make_source, run_job, show, statuses
+from .fixture_server import Reply
+
+pytestmark = [*harvest_marks, pytest.mark.skipif(
+    not fx.COG.is_dir(), reason="../shared/data/cog is absent: the COG is the expected answer")]
+
+BM = f"epci:{fx.BORDEAUX_METROPOLE}"
+
+
+def stored(resource: dict[str, Any]) -> Path:
+    from ckan.lib import uploader
+
+    return Path(uploader.get_resource_uploader(resource).get_path(resource["id"]))
+
+
+def csv_rows(resource: dict[str, Any]) -> list[dict[str, str]]:
+    with open(stored(resource), encoding="utf-8", newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+def extras(dataset: dict[str, Any]) -> dict[str, str]:
+    return {e["key"]: e["value"] for e in dataset["extras"]}
+
+
+def territorial_log(report: dict[str, Any], guid: str) -> dict[str, Any]:
+    from ckanext.harvest.model import HarvestObject
+
+    obj = HarvestObject.get(report["objects"][guid]["obj_id"])
+    values = {e.key: e.value for e in obj.extras}
+    return json.loads(values["dataclic_territorial_log"])
+
+
+def harvested_datasets() -> list[str]:
+    from ckan import model
+
+    return [p.name for p in model.Session.query(model.Package)
+            .filter(model.Package.type == "dataset", model.Package.state == "active")]
+
+
+def check_provenance(dataset: dict[str, Any], method: str, rows: int) -> None:
+    facts = extras(dataset)
+    assert facts["dataclic_perimeter"] == BM
+    assert facts["dataclic_perimeter_name"] == "Bordeaux Métropole"
+    assert facts["dataclic_method"] == method
+    assert facts["dataclic_rows_kept"] == str(rows)
+    assert facts["dataclic_cog_vintage"] and facts["dataclic_extraction_date"]
+    assert facts["dataclic_source_url"].startswith("http://127.0.0.1")
+    assert dataset["title"].endswith(" — Bordeaux Métropole")
+    national = [r for r in dataset["resources"] if r["url"] == facts["dataclic_source_url"]]
+    assert len(national) == 1
+
+
+# -- configuration --------------------------------------------------------------------------------
+@pytest.mark.parametrize(("perimeter", "words"), [
+    ("epci:999999999", "999999999"),
+    ("nowhere", "perimeter"),
+    ("portal", "default_perimeter"),
+])
+def test_an_unknown_perimeter_is_refused_on_save_naming_the_key(org, perimeter, words):
+    from ckan.plugins import toolkit
+
+    with pytest.raises(toolkit.ValidationError) as err:
+        make_source("https://data.ademe.fr/data-fair/api/v1", "dataclic_datafair",
+                    {"datasets": ["x"], "perimeter": perimeter}, org)
+    text = json.dumps(err.value.error_dict, ensure_ascii=False)
+    assert "perimeter" in text and words in text
+
+
+@pytest.mark.ckan_config("ckanext.dataclic.default_perimeter", BM)
+def test_portal_perimeter_and_theme_are_accepted(org):
+    source = make_source("https://data.ademe.fr/data-fair/api/v1", "dataclic_datafair",
+                         {"datasets": ["x"], "perimeter": "portal", "theme": "energy"}, org)
+    assert json.loads(source["config"])["perimeter"] == "portal"
+
+
+# -- data-fair -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("honour", [True, False], ids=["filtering", "ignoring"])
+def test_datafair_territorial_harvest(server, org, honour):
+    rows = fx.dpe_lines()
+    fx.datafair_routes(server, rows, honour=honour)
+    expected = sorted(r["numero_dpe"] for r in rows if r["code_insee_ban"] in fx.epci_members())
+    source = make_source(server.url + "/data-fair/api/v1", "dataclic_datafair",
+                         {"datasets": ["dpe03existant"], "perimeter": BM, "theme": "energy",
+                          "page_size": 500}, org)
+    report = run_job(source["id"])
+    assert statuses(report) == {"dpe03existant": "added"}, report
+    dataset = show(report["objects"]["dpe03existant"]["package_id"])
+    assert harvested_datasets() == [dataset["name"]]  # the national dataset is not imported
+    check_provenance(dataset, "server-filter", len(expected))
+    assert extras(dataset)["dataclic_theme"] == "energy"
+    data = [r for r in dataset["resources"] if r["format"] == "CSV"]
+    assert len(data) == 1
+    assert sorted(r["numero_dpe"] for r in csv_rows(data[0])) == expected
+    assert "code_insee_ban_in=" in dataset["notes"]
+    # the home page's "Data for <territory>" search finds it
+    from ckan.tests import helpers
+
+    found = helpers.call_action("package_search", q=f'extras_dataclic_perimeter:"{BM}"')
+    assert [d["id"] for d in found["results"]] == [dataset["id"]]
+
+    lines = [parse_qs(urlsplit(r).query) for r in server.requests if "/lines" in r]
+    assert all("code_insee_ban_in" in q and "page" not in q for q in lines)
+    log = territorial_log(report, "dpe03existant")
+    assert log["method"] == "server-filter" and log["rows_kept"] == len(expected)
+    national_bytes = fx.json_size(rows)
+    if honour:
+        assert log["rows_received"] == len(expected)
+        assert log["bytes"] < 0.05 * national_bytes
+        assert len(lines) == 1
+    else:  # all of France came back: the local check dropped the rest
+        assert log["rows_received"] == len(rows)
+        assert log["bytes"] > national_bytes
+
+
+# -- Hub'Eau -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("honour", [True, False], ids=["filtering", "ignoring"])
+def test_hubeau_territorial_harvest_by_communes(server, org, honour):
+    rows = fx.stations()
+    fx.hubeau_routes(server, rows, honour=honour)
+    expected = sorted(r["code_station"] for r in rows
+                      if r["code_commune_station"] in fx.epci_members())
+    endpoint = "v2/hydrometrie/referentiel/stations"
+    source = make_source(server.url + "/api/", "dataclic_hubeau",
+                         {"endpoints": [endpoint], "perimeter": BM, "page_size": 1000}, org)
+    report = run_job(source["id"])
+    assert statuses(report) == {endpoint: "added"}, report
+    dataset = show(report["objects"][endpoint]["package_id"])
+    assert harvested_datasets() == [dataset["name"]]
+    check_provenance(dataset, "server-filter", len(expected))
+    data = [r for r in dataset["resources"] if r["format"] == "CSV"]
+    assert sorted(r["code_station"] for r in csv_rows(data[0])) == expected
+    queries = [parse_qs(urlsplit(r).query) for r in server.requests if "stations" in r]
+    assert all(len(q["code_commune_station"][0].split(",")) <= 200 for q in queries)
+    log = territorial_log(report, endpoint)
+    if honour:
+        assert log["bytes"] < 0.05 * fx.json_size(rows)
+    else:
+        assert log["rows_received"] == len(rows)
+
+
+def test_hubeau_departement_splits_nothing_and_a_region_respects_the_code_cap(server, org):
+    rows = fx.stations()
+    fx.hubeau_routes(server, rows, honour=True, code_cap=3)
+    endpoint = "v2/hydrometrie/referentiel/stations"
+    gironde = sorted(r["code_station"] for r in rows if r["code_departement"] == "33")
+    source = make_source(server.url + "/api/", "dataclic_hubeau",
+                         {"endpoints": [endpoint], "perimeter": "departement:33"}, org)
+    report = run_job(source["id"])
+    dataset = show(report["objects"][endpoint]["package_id"])
+    data = [r for r in dataset["resources"] if r["format"] == "CSV"]
+    assert sorted(r["code_station"] for r in csv_rows(data[0])) == gironde
+    assert all("code_departement=33" in r for r in server.requests if "stations" in r)
+
+
+# -- WFS --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("honour", "how"), [(True, "bbox"), (True, "intersects"),
+                                              (False, "bbox")],
+                         ids=["bbox", "intersects-post", "ignoring"])
+def test_wfs_territorial_harvest(server, org, honour, how):
+    features = fx.wfs_features()
+    fx.wfs_routes(server, features, honour=honour)
+    members = fx.epci_members()
+    expected = sorted(f["id"] for f in features if f["properties"]["commune"] in members)
+    assert len(expected) >= 25
+    source = make_source(server.url + "/wfs/ows", "dataclic_wfs",
+                         {"layers": ["patrinat_znieff1:znieff1"], "perimeter": BM,
+                          "server_filter": how, "theme": "biodiversity"}, org)
+    report = run_job(source["id"])
+    guid = "patrinat_znieff1:znieff1"
+    assert statuses(report) == {guid: "added"}, report
+    dataset = show(report["objects"][guid]["package_id"])
+    assert harvested_datasets() == [dataset["name"]]
+    check_provenance(dataset, "server-filter", len(expected))
+    formats = {r["format"]: r for r in dataset["resources"]}
+    assert {"GeoJSON", "GeoPackage"} <= set(formats)
+    geojson = json.loads(stored(formats["GeoJSON"]).read_text())
+    assert sorted(f["properties"]["id_site"] for f in geojson["features"]) == sorted(
+        f"S{i.removeprefix('site.')}" for i in expected)
+    import pyogrio
+
+    info = pyogrio.read_info(stored(formats["GeoPackage"]))
+    assert info["features"] == len(expected)
+    log = territorial_log(report, guid)
+    if how == "intersects":
+        assert server.posts and "cql_filter=INTERSECTS" in server.posts[0][1]
+    if honour:
+        assert log["bytes"] < 0.05 * fx.json_size(features)
+    else:
+        assert log["rows_received"] == len(features)
+
+
+# -- freshness ----------------------------------------------------------------------------------------
+@pytest.fixture
+def vintages(harvest_db, migrate_db_for):
+    """dataclic's referential tables, with no stored vintage before and after the test."""
+    from ckan import model
+
+    from ckanext.dataclic.model import active_referential
+
+    def forget() -> None:
+        model.Session.remove()
+        with model.meta.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM dataclic_territory_vintage")  # cascades
+        active_referential.clear()
+
+    migrate_db_for("dataclic")
+    forget()
+    yield
+    forget()
+
+
+@pytest.mark.usefixtures("vintages")
+def test_reharvest_rewrites_only_what_changed_and_follows_the_referential(server, org,
+                                                                          tmp_path):
+    rows = fx.dpe_lines()
+    fx.datafair_routes(server, rows, honour=True)
+    source = make_source(server.url + "/data-fair/api/v1", "dataclic_datafair",
+                         {"datasets": ["dpe03existant"], "perimeter": BM}, org)
+    first = run_job(source["id"])
+    package_id = first["objects"]["dpe03existant"]["package_id"]
+    before = show(package_id)
+
+    assert statuses(run_job(source["id"])) == {"dpe03existant": "not modified"}
+    assert show(package_id)["metadata_modified"] == before["metadata_modified"]
+
+    outside = next(r for r in rows if r["code_insee_ban"] not in fx.epci_members())
+    outside["etiquette_dpe"] = "Z"
+    assert statuses(run_job(source["id"])) == {"dpe03existant": "not modified"}
+
+    inside = next(r for r in rows if r["code_insee_ban"] in fx.epci_members())
+    inside["etiquette_dpe"] = "Z"
+    assert statuses(run_job(source["id"])) == {"dpe03existant": "updated"}
+    data = next(r for r in show(package_id)["resources"] if r["format"] == "CSV")
+    assert {r["numero_dpe"]: r["etiquette_dpe"] for r in csv_rows(data)}[
+        inside["numero_dpe"]] == "Z"
+
+    # A failed rebuild keeps the published data.
+    saved = server.routes["/data-fair/api/v1/datasets/dpe03existant/lines"]
+    server.routes["/data-fair/api/v1/datasets/dpe03existant/lines"] = Reply.json(
+        {"error": "down"}, 404)
+    inside["etiquette_dpe"] = "Y"
+    failed = run_job(source["id"])
+    assert statuses(failed) == {"dpe03existant": "errored"}
+    assert {r["numero_dpe"]: r["etiquette_dpe"] for r in csv_rows(data)}[
+        inside["numero_dpe"]] == "Z"
+    badge = extras(show(package_id))
+    assert badge["dataclic_refresh_status"] == "failed"
+    assert "404" in badge["dataclic_refresh_message"]
+    server.routes["/data-fair/api/v1/datasets/dpe03existant/lines"] = saved
+    inside["etiquette_dpe"] = "Z"
+
+    # A new vintage moves a neighbouring commune into the EPCI: the next harvest has it.
+    newcomer = next(c for c in fx.national_codes()
+                    if c.startswith("33") and c not in fx.epci_members())
+    newcomer_rows = sorted(r["numero_dpe"] for r in rows if r["code_insee_ban"] == newcomer)
+    assert newcomer_rows
+    load_moved_commune(tmp_path, newcomer)
+    moved = run_job(source["id"])
+    assert statuses(moved) == {"dpe03existant": "updated"}
+    log = territorial_log(moved, "dpe03existant")
+    assert log.get("communes_changed") is True and "rebuilt" in log["message"]
+    data = next(r for r in show(package_id)["resources"] if r["format"] == "CSV")
+    kept = {r["numero_dpe"] for r in csv_rows(data)}
+    assert set(newcomer_rows) <= kept
+    assert extras(show(package_id))["dataclic_cog_vintage"] == "COG test moved"
+    assert extras(show(package_id))["dataclic_refresh_status"] == "ok"
+    assert "dataclic_refresh_message" not in extras(show(package_id))
+
+
+def load_moved_commune(folder: Path, code: str) -> None:
+    """``ckan dataclic territories load`` of the shared COG with ``code`` moved into
+    Bordeaux Métropole."""
+    from ckanext.dataclic.cli import load as territories_load
+    for name in ("communes", "departements", "regions"):
+        (folder / f"{name}.json").write_bytes((fx.COG / f"{name}.json").read_bytes())
+    epcis = json.loads((fx.COG / "epci.json").read_text(encoding="utf-8"))
+    for epci in epcis:
+        epci["membres"] = [m for m in epci["membres"] if m["code"] != code]
+    for epci in epcis:
+        if epci["code"] == fx.BORDEAUX_METROPOLE:
+            epci["membres"].append({"code": code, "siren": "", "nom": "Nouvelle"})
+    (folder / "epci.json").write_text(json.dumps(epcis), encoding="utf-8")
+    # the command's own function, in this app (a CLI run would reload the plugins)
+    territories_load.callback(source=str(folder), vintage="COG test moved",
+                              contour_source=None, contours_vintage=None, code_column=None)
+
+
+# -- Géorisques ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("honour", [True, False], ids=["filtering", "ignoring"])
+def test_georisques_territorial_harvest_checks_every_row(server, org, honour):
+    rows = fx.installations()
+    fx.georisques_routes(server, rows, honour=honour)
+    expected = sorted(r["codeAIOT"] for r in rows if r["codeInsee"] in fx.epci_members())
+    endpoint = "v1/installations_classees"
+    source = make_source(server.url + "/api/", "dataclic_georisques",
+                         {"endpoints": [endpoint], "perimeter": BM, "page_size": 1000}, org)
+    report = run_job(source["id"])
+    assert statuses(report) == {endpoint: "added"}, report
+    dataset = show(report["objects"][endpoint]["package_id"])
+    check_provenance(dataset, "server-filter", len(expected))
+    data = [r for r in dataset["resources"] if r["format"] == "CSV"]
+    assert sorted(r["codeAIOT"] for r in csv_rows(data[0])) == expected  # no duplicate
+    asked = [parse_qs(urlsplit(r).query) for r in server.requests if "installations" in r]
+    assert {q["code_insee"][0] for q in asked} == set(fx.epci_members())
+    log = territorial_log(report, endpoint)
+    if honour:
+        assert log["bytes"] < 0.05 * fx.json_size(rows)
+
+
+def test_georisques_departement_parameter(server, org):
+    rows = fx.installations()
+    fx.georisques_routes(server, rows, honour=True)
+    endpoint = "v1/installations_classees"
+    source = make_source(server.url + "/api/", "dataclic_georisques",
+                         {"endpoints": [endpoint], "perimeter": "departement:33",
+                          "page_size": 100}, org)
+    report = run_job(source["id"])
+    dataset = show(report["objects"][endpoint]["package_id"])
+    data = [r for r in dataset["resources"] if r["format"] == "CSV"]
+    assert sorted(r["codeAIOT"] for r in csv_rows(data[0])) == sorted(
+        r["codeAIOT"] for r in rows if r["codeInsee"].startswith("33"))
+    assert all("departement=33" in r for r in server.requests if "installations" in r)
+
+
+# -- Opendatasoft ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("honour", [True, False], ids=["filtering", "ignoring"])
+def test_ods_territorial_harvest_uses_exports_with_where(server, org, honour):
+    rows = fx.ods_rows()
+    fx.ods_routes(server, rows, honour=honour)
+    expected = sorted(r["nom"] for r in rows if r["code_commune"] in fx.epci_members())
+    source = make_source(server.url + "/api/explore/v2.1", "dataclic_ods",
+                         {"datasets": ["arbres"], "perimeter": BM}, org)
+    report = run_job(source["id"])
+    assert statuses(report) == {"arbres": "added"}, report
+    dataset = show(report["objects"]["arbres"]["package_id"])
+    assert harvested_datasets() == [dataset["name"]]
+    check_provenance(dataset, "server-filter", 2 * len(expected))
+    formats = {r["format"]: r for r in dataset["resources"]}
+    assert {"CSV", "GeoJSON", "GeoPackage"} <= set(formats)
+    assert sorted(r["nom"] for r in csv_rows(formats["CSV"])) == expected
+    geojson = json.loads(stored(formats["GeoJSON"]).read_text())
+    assert sorted(f["properties"]["nom"] for f in geojson["features"]) == expected
+    exports = [r for r in server.requests if "/exports/" in r]
+    assert exports and not [r for r in server.requests if "/records" in r]
+    assert all("where=code_commune" in r for r in exports)
+
+
+# -- udata ---------------------------------------------------------------------------------------------
+def test_udata_territorial_harvest_cuts_files_locally(server, org):
+    rows = fx.installations()
+    fx.udata_routes(server, rows)
+    expected = sorted(r["codeInsee"] for r in rows if r["codeInsee"] in fx.epci_members())
+    source = make_source(server.url + "/api/1", "dataclic_udata",
+                         {"datasets": ["artif"], "perimeter": BM}, org)
+    report = run_job(source["id"])
+    assert statuses(report) == {"artif": "added"}, report
+    dataset = show(report["objects"]["artif"]["package_id"])
+    check_provenance(dataset, "local-cut", len(expected))
+    data = [r for r in dataset["resources"] if r["format"] == "CSV"]
+    assert len(data) == 1
+    assert sorted(r["insee"] for r in csv_rows(data[0])) == expected
+    assert "notice.pdf" in dataset["notes"]
+    assert territorial_log(report, "artif")["rows_received"] == len(rows)
