@@ -31,6 +31,7 @@ def extraction_env(clean_db, clean_queues, migrate_db_for, with_plugins, extract
     """Fresh tables (CKAN's and ours), empty queues, plugins loaded, a private storage."""
     migrate_db_for("dataclic")
     _empty_tables()
+    forget_rate_limits()
     active_referential.clear()
     yield extraction_storage
     active_referential.clear()
@@ -44,6 +45,15 @@ def _empty_tables() -> None:
     with model.meta.engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM dataclic_extraction; DELETE FROM dataclic_publication;"
                              " DELETE FROM dataclic_resource_profile")
+
+
+def forget_rate_limits() -> None:
+    """The anonymous rate limit counts live in Redis: start each test with none."""
+    from ckan.lib.redis import connect_to_redis
+
+    connection = connect_to_redis()
+    for key in connection.scan_iter("dataclic:*:extract-rate:*"):
+        connection.delete(key)
 
 
 def communes_csv(codes: list[str], extra_rows: list[str] = ()) -> bytes:

@@ -207,11 +207,11 @@ def test_remote_url_is_fetched_and_extracted_in_a_job(app, org, ckan_config, mon
 
 def test_anonymous_caps(app, source, ckan_config, monkeypatch):
     _dataset, resource = source
-    monkeypatch.setitem(ckan_config, "ckanext.dataclic.extract.anonymous_max_results", "1")
+    monkeypatch.setitem(ckan_config, "ckanext.dataclic.extract.anonymous_rate_limit", "1")
     extract(app, resource)
     body = call(app, "dataclic_extract", status=409, resource_id=resource["id"],
                 perimeter="departement:40", format="csv")
-    assert "anonymous" in body["error"]["resource_id"][0]
+    assert "Anonymous visitors may start 1 new extractions" in body["error"]["resource_id"][0]
     monkeypatch.setitem(ckan_config, "ckanext.dataclic.extract.anonymous_max_input_bytes", "10")
     body = call(app, "dataclic_extract", status=409, resource_id=resource["id"],
                 perimeter="departement:33", format="csv")

@@ -1,5 +1,6 @@
-"""Two real `ckan jobs worker` processes share extraction jobs; a killed worker's record
-turns failed after the configured timeout and the extraction can be retried."""
+"""Real `ckan jobs worker` processes share extraction jobs; the extraction of a worker
+killed with SIGKILL is noticed within seconds and retried once on another worker, and only
+a second death fails it."""
 from __future__ import annotations
 
 import http.server
@@ -27,7 +28,8 @@ CKAN = Path(sys.executable).with_name("ckan")
 
 
 class SlowServer:
-    """Serves one CSV; ``/slow`` answers after a pause, ``/hang`` sends a little and stalls."""
+    """Serves one CSV; ``/slow`` answers after a pause, ``/hang`` sends a little and stalls,
+    ``/once`` stalls the first time only."""
 
     def __init__(self, body: bytes) -> None:
         self.hits: Counter[str] = Counter()
@@ -37,7 +39,8 @@ class SlowServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 owner.hits[self.path] += 1
-                if self.path.startswith("/hang"):
+                if self.path.startswith("/hang") or (
+                        self.path.startswith("/once") and owner.hits[self.path] == 1):
                     self.send_response(200)
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
@@ -68,7 +71,7 @@ class SlowServer:
 @pytest.fixture()
 def worker_ini(tmp_path, extraction_env, ckan_config, monkeypatch):
     """An ini for the worker processes: test.ini plus this test's storage and timeouts."""
-    monkeypatch.setitem(ckan_config, "ckanext.dataclic.extract.stale_after", "2")
+    monkeypatch.setitem(ckan_config, "ckanext.dataclic.extract.worker_timeout", "3")
     ini = tmp_path / "worker.ini"
     ini.write_text(
         "[app:main]\n"
@@ -76,7 +79,7 @@ def worker_ini(tmp_path, extraction_env, ckan_config, monkeypatch):
         f"ckan.storage_path = {ckan_config['ckan.storage_path']}\n"
         f"ckanext.dataclic.extract.storage_path = {extraction_env}\n"
         "ckanext.dataclic.extract.allowed_hosts = 127.0.0.1\n"
-        "ckanext.dataclic.extract.stale_after = 2\n"
+        "ckanext.dataclic.extract.worker_timeout = 3\n"
     )
     return ini
 
@@ -198,33 +201,95 @@ def test_identical_concurrent_requests_share_one_record(app, server, start_worke
     assert record["status"] == "done"
 
 
-def test_killed_worker_leaves_a_failed_record_that_can_be_retried(app, server, start_worker):
+def _hanging_extraction(app, server, path):
+    """An extraction of a remote CSV whose server stalls (``path``), with its profile given
+    by hand (the detection would stall too)."""
     from ckan.lib import jobs
 
-    dataset = factories.Dataset(owner_org=factories.Organization()["id"])
-    resource = factories.Resource(package_id=dataset["id"], url=f"{server.base}/hang.csv")
-    jobs.get_queue().empty()  # the detection would hang: give the profile by hand
     from ckanext.dataclic.extraction import service
 
+    dataset = factories.Dataset(owner_org=factories.Organization()["id"])
+    resource = factories.Resource(package_id=dataset["id"], url=f"{server.base}{path}")
+    jobs.get_queue().empty()
     store.save_profile(resource["id"], status="detected", content_version=service
                        .content_version(resource), message=None, profile={
                            "format": "csv", "encoding": "utf-8", "delimiter": ";",
                            "columns": ["code_insee", "nom", "population"],
                            "code_column": "code_insee"})
     record = call(app, "dataclic_extract", resource_id=resource["id"],
-                  perimeter="departement:33", format="csv")["result"]
+                  perimeter="epci:243300316", format="csv")["result"]
     assert record["status"] == "queued"
-    worker = start_worker("victim")
-    wait_for(lambda: server.hits["/hang.csv"] >= 1, 60, "the worker to start fetching")
-    assert store.get_extraction(record["id"])["status"] == "running"
-    # The machine dies: the worker and its work horse (RQ gives it its own session).
+    return resource, record
+
+
+def _kill(worker: subprocess.Popen) -> float:
+    """The machine dies: the worker and its work horse (RQ gives it its own session)."""
     for pid in [worker.pid, *children(worker.pid)]:
         os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
     worker.wait(10)
-    time.sleep(3)  # stale_after is 2 s in this test
-    shown = call(app, "dataclic_extract_show", id=record["id"])["result"]
-    assert shown["status"] == "failed"
-    assert "stopped answering" in shown["error"]
+    return killed
+
+
+def _partials(storage: Path) -> list[Path]:
+    return [p for p in storage.rglob("*") if p.is_file() and (
+        ".part" in p.name or p.name.endswith(".tmp"))]
+
+
+def test_killed_worker_is_noticed_in_seconds_and_retried_on_another(
+        app, server, start_worker, extraction_env):
+    _resource, record = _hanging_extraction(app, server, "/once.csv")
+    victim = start_worker("victim")
+    wait_for(lambda: server.hits["/once.csv"] >= 1, 90, "the worker to start fetching")
+    assert store.get_extraction(record["id"])["status"] == "running"
+    wait_for(lambda: _partials(extraction_env), 30, "the partial download")
+    killed = _kill(victim)
+
+    def noticed():  # what the widget does: it polls the record
+        shown = call(app, "dataclic_extract_show", id=record["id"])["result"]
+        return shown["status"] != "running" and shown
+
+    shown = wait_for(noticed, 60, "the dead worker to be noticed")
+    noticed_after = time.monotonic() - killed
+    print(f"\nA SIGKILLed worker was noticed {noticed_after:.1f} s after its death "
+          "(worker_timeout 3 s)")
+    assert shown["status"] == "queued", shown  # queued again, not failed
+    assert noticed_after < 30
+    # The partial download of the dead attempt is gone.
+    assert not _partials(extraction_env), _partials(extraction_env)
+    start_worker("rescuer")
+    done = wait_for(lambda: (call(app, "dataclic_extract_show", id=record["id"])["result"]
+                             if store.get_extraction(record["id"])["status"]
+                             not in ("queued", "running") else None), 90, "the retry")
+    assert done["status"] == "done", done
+    assert done["report"]["rows_kept"] == 28
+    assert store.get_extraction(record["id"])["attempts"] == 2
+    assert server.hits["/once.csv"] == 2
+    assert not _partials(extraction_env)
+
+
+def test_a_second_death_fails_the_record_with_its_reason(app, server, start_worker,
+                                                         extraction_env):
+    resource, record = _hanging_extraction(app, server, "/hang.csv")
+    first = start_worker("first")
+    wait_for(lambda: server.hits["/hang.csv"] >= 1, 90, "the first worker to fetch")
+    _kill(first)
+    second = start_worker("second")
+    wait_for(lambda: call(app, "dataclic_extract_show", id=record["id"]) and
+             server.hits["/hang.csv"] >= 2, 90, "the retry on the second worker")
+    assert store.get_extraction(record["id"])["attempts"] == 2
+    _kill(second)
+
+    def failed():
+        shown = call(app, "dataclic_extract_show", id=record["id"])["result"]
+        return shown["status"] == "failed" and shown
+
+    shown = wait_for(failed, 60, "the second death to fail the record")
+    assert "stopped answering twice" in shown["error"]
+    assert not _partials(extraction_env), _partials(extraction_env)
+    french = app.post("/fr/api/3/action/dataclic_extract_show", json={"id": record["id"]})
+    assert "s'est arrêté deux fois" in french.json["result"]["error"]
+    # Asked again, it is a new extraction.
     retry = call(app, "dataclic_extract", resource_id=resource["id"],
-                 perimeter="departement:33", format="csv")["result"]
+                 perimeter="epci:243300316", format="csv")["result"]
     assert retry["id"] != record["id"] and retry["status"] == "queued"

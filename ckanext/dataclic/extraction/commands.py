@@ -53,7 +53,8 @@ def jobs(show_all: bool, limit: int) -> None:
 
     expired = service.expire_stale()
     if expired:
-        click.echo(tk._("{count} stale extraction(s) marked failed").format(count=len(expired)))
+        click.echo(tk._("{count} extraction(s) whose worker died or whose job was lost: "
+                        "queued again or failed").format(count=len(expired)))
     statuses = None if show_all else ("queued", "running", "failed")
     records = store.list_extractions(statuses=statuses, limit=limit)
     if not records:
@@ -71,9 +72,11 @@ def jobs(show_all: bool, limit: int) -> None:
 
 @click.command("purge")
 @click.option("--max-age-days", type=float, help="Override ckanext.dataclic.extract.max_age_days")
-@click.option("--max-total-mb", type=int, help="Override ckanext.dataclic.extract.max_total_mb")
-def purge(max_age_days: float | None, max_total_mb: int | None) -> None:
-    """Delete old extraction results, then the least recently used beyond the size cap."""
+@click.option("--max-total-mb", type=float,
+              help="Override ckanext.dataclic.extract.max_total_mb")
+def purge(max_age_days: float | None, max_total_mb: float | None) -> None:
+    """Delete old extraction results, then the least recently used beyond the size cap,
+    and the partial files of dead jobs."""
     from ckanext.dataclic.extraction import service
 
     result = service.purge(max_age_days, max_total_mb)
@@ -81,6 +84,9 @@ def purge(max_age_days: float | None, max_total_mb: int | None) -> None:
                     "source(s)").format(records=result.records,
                                         mb=result.bytes_freed / 1048576,
                                         sources=result.sources))
+    if result.partials:
+        click.echo(tk._("{count} partial file(s) of dead jobs removed").format(
+            count=result.partials))
 
 
 @click.command("refresh")

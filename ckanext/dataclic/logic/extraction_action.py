@@ -4,7 +4,6 @@ The record format is the contract of ``docs/extraction.md`` (the widget relies o
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -41,11 +40,18 @@ def _logged_in(context: dict[str, Any]) -> Any:
 
 
 def _client() -> str | None:
+    """The requesting client (a digest of its address): the remote address, or the one
+    forwarded by a trusted proxy (``ckanext.dataclic.extract.trusted_proxies``)."""
+    from ckanext.dataclic.extraction import admission, settings
+
     try:
-        address = tk.request.remote_addr or ""
+        remote = tk.request.remote_addr or ""
+        forwarded = tk.request.headers.get("X-Forwarded-For")
     except (RuntimeError, AttributeError):
         return None
-    return hashlib.sha256(address.encode()).hexdigest()[:32]
+    address = admission.client_address(remote, forwarded,
+                                       settings.settings().trusted_proxies)
+    return admission.client_key(address)
 
 
 @tk.side_effect_free

@@ -57,6 +57,7 @@ extraction_table = sa.Table(
     sa.Column("finished", sa.DateTime),
     sa.Column("heartbeat", sa.DateTime),
     sa.Column("last_access", sa.DateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
 )
 
 publication_table = sa.Table(
@@ -176,11 +177,14 @@ def get_extraction(extraction_id: str) -> dict[str, Any] | None:
 
 
 def update_extraction(extraction_id: str, *, only_if_status: tuple[str, ...] | None = None,
-                      **values: Any) -> bool:
-    """Update a record; with ``only_if_status`` only when its status is one of those."""
+                      only_if_attempts: int | None = None, **values: Any) -> bool:
+    """Update a record; with ``only_if_status`` only when its status is one of those, with
+    ``only_if_attempts`` only while it is at that attempt (the attempt owns the record)."""
     statement = extraction_table.update().where(extraction_table.c.id == extraction_id)
     if only_if_status:
         statement = statement.where(extraction_table.c.status.in_(only_if_status))
+    if only_if_attempts is not None:
+        statement = statement.where(extraction_table.c.attempts == only_if_attempts)
     with engine().begin() as conn:
         return conn.execute(statement.values(**values)).rowcount == 1
 
@@ -208,28 +212,20 @@ def count_active_for_client(client: str) -> int:
         ).scalar_one()
 
 
-def count_kept_for_client(client: str) -> int:
+def running_extractions() -> list[dict[str, Any]]:
+    """Running records (own connection: called from heartbeat threads too)."""
     with engine().connect() as conn:
-        return conn.execute(
-            sa.select(sa.func.count())
-            .select_from(extraction_table)
-            .where(extraction_table.c.client == client)
+        return [dict(r._mapping) for r in conn.execute(
+            extraction_table.select().where(extraction_table.c.status == "running"))]
+
+
+def total_result_size() -> int:
+    """Bytes taken by finished results."""
+    with engine().connect() as conn:
+        return int(conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(extraction_table.c.size), 0))
             .where(extraction_table.c.status == "done")
-        ).scalar_one()
-
-
-def fail_stale(cutoff: datetime.datetime, reason: str) -> list[str]:
-    """Turn running records whose worker stopped beating before ``cutoff`` into failures."""
-    statement = (
-        extraction_table.update()
-        .where(extraction_table.c.status == "running")
-        .where(sa.func.coalesce(extraction_table.c.heartbeat, extraction_table.c.started,
-                                extraction_table.c.created) < cutoff)
-        .values(status="failed", error=reason, finished=now())
-        .returning(extraction_table.c.id)
-    )
-    with engine().begin() as conn:
-        return [row.id for row in conn.execute(statement)]
+        ).scalar_one())
 
 
 def purge_candidates() -> list[dict[str, Any]]:
