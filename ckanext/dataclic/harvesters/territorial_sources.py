@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from .base import DatasetDraft
 from .local_cut import GEO_OUTPUTS, code_overrides
@@ -96,7 +96,7 @@ def _paged_national(harvester: Any, content: dict[str, Any], config: dict[str, A
         name_hint=f"{harvester.name.removeprefix('dataclic_')}-{slug}", title=title,
         remote_url=url, license_id="etalab-2.0", tags=list(harvester.default_tags),
         extras={"producer": harvester.producer, "dataclic_remote_id": endpoint},
-        identity=url)
+        identity=urlsplit(url).path)
     return draft, endpoint, url
 
 
@@ -159,7 +159,7 @@ def _wfs(harvester: Any, content: dict[str, Any], config: dict[str, Any], source
         license_id="etalab-2.0", tags=[str(k) for k in content.get("keywords") or []][:20],
         extras={"dataclic_remote_id": layer, "producer": config.get("producer", ""),
                 "source_crs": layer_crs},
-        identity=f"{source_url}#{layer}")
+        identity=layer)
     part = Part("features", slug, staged.path, GEO_OUTPUTS, method=staged.method,
                 detail=staged.detail, mode=config.get("cut", "intersects"), received=staged.rows)
     return Plan(national, national_url, [part])
