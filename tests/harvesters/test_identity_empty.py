@@ -280,3 +280,17 @@ def test_a_data_fair_lines_file_of_no_line_has_its_header(server, org):
     assert statuses(report) == {"dpe": "added"}
     dataset = show(report["objects"]["dpe"]["package_id"])
     assert stored_rows(dataset["resources"][0]) == (["numero_dpe", "code_insee_ban"], [])
+
+
+def test_an_allowed_empty_first_answer_has_the_header_its_fields_ask_for(server, org):
+    path = "/api/v1/niveaux_nappes/stations"
+    stations_route(server, path, [])
+    source = make_source(server.url + "/api", "dataclic_hubeau",
+                         {"endpoints": ["v1/niveaux_nappes/stations"], "allow_empty": True,
+                          "params": {"fields": "code_bss, libelle_station,code_departement"}},
+                         org)
+    report = run_job(source["id"])
+    obj = report["objects"]["v1/niveaux_nappes/stations"]
+    assert obj["status"] == "added"
+    assert stored_rows(show(obj["package_id"])["resources"][0]) == (
+        ["code_bss", "libelle_station", "code_departement"], [])
