@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
+import ckan.plugins.toolkit as tk
+
 from ckanext.dataclic.remote import RemoteClient, RemoteError, full_url
 
 from .base import (
@@ -99,7 +101,7 @@ class PagedApiHarvester(DataclicHarvester):
 
     def check_config(self, config: dict[str, Any]) -> None:
         if "endpoints" not in config:
-            raise SourceConfigError("'endpoints' is required")
+            raise SourceConfigError(tk._("'endpoints' is required"))
 
     def selecting_params(self, config: dict[str, Any]) -> dict[str, Any]:
         return dict(config.get("params") or {})
