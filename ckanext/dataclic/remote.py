@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
+from xml.etree import ElementTree
 
 import requests
 
@@ -30,6 +31,7 @@ MAX_REDIRECTS = 5
 CHUNK = 64 * 1024
 ERROR_BODY_BYTES = 64 * 1024
 WORDS_MAX = 300
+_XML_INVALID = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
@@ -119,13 +121,10 @@ def ogc_exception_text(body: bytes) -> str | None:
     head = body.lstrip()[:512]
     if not head.startswith(b"<") or b"Exception" not in body[:4096]:
         return None
-    from lxml import etree
-
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
-                             recover=True)
-    try:
-        root = etree.fromstring(body, parser)
-    except etree.XMLSyntaxError:
+    body = _XML_INVALID.sub(b" ", body)  # control characters would stop the parser
+    try:  # expat expands no external entity, and caps internal entity expansion
+        root = ElementTree.fromstring(body)
+    except (ElementTree.ParseError, ValueError):
         return None
     if root is None or not str(root.tag).endswith("ExceptionReport"):
         return None

@@ -133,6 +133,7 @@ def test_hubeau_answers_over_20000_records_are_split_by_departement(server, org)
     counts = {"33": 9_000, "40": 7_000, "2A": 4_100}
     stations = [{"code_bss": f"{dep}-{n}", "code_departement": dep}
                 for dep, count in counts.items() for n in range(count)]
+    stations += [{"code_bss": "sans-departement", "code_departement": None}]
 
     def route(query: dict[str, list[str]]) -> Reply:
         page, size = int(query.get("page", ["1"])[0]), int(query["size"][0])
@@ -161,5 +162,8 @@ def test_hubeau_answers_over_20000_records_are_split_by_departement(server, org)
     resource = dataset["resources"][0]
     text = Path(uploader.get_resource_uploader(resource).get_path(resource["id"])).read_text()
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert sorted(r["code_bss"] for r in rows) == sorted(s["code_bss"] for s in stations)
+    assert sorted(r["code_bss"] for r in rows) == sorted(
+        s["code_bss"] for s in stations if s["code_departement"])
+    assert "the API counts 20101 records" in dataset["notes"]
+    assert "1 records without a département are not included" in dataset["notes"]
     assert not any("page=5" in r and "code_departement" not in r for r in server.requests)

@@ -98,24 +98,31 @@ def datasets_of(org: dict[str, Any]) -> list[dict[str, Any]]:
 # -- 1. identity --------------------------------------------------------------------------
 def test_a_respelt_source_url_updates_the_same_datasets(server, org):
     layers = {"patrinat_rnn:rnn": [feature(n) for n in range(3)]}
-    server.routes["/wfs/ows"] = wfs_route(layers)
-    server.routes["/wfs"] = wfs_route(layers)
-    server.routes["/wfs/"] = wfs_route(layers)
-    source = make_source(server.url + "/wfs/ows", "dataclic_wfs",
+    for path in ("/wfs/ows", "/wfs", "/wfs/"):
+        server.routes[path] = wfs_route(layers)
+    source = make_source(server.url + "/wfs/ows?map=rn", "dataclic_wfs",
                          {"layers": ["patrinat_rnn:rnn"]}, org)
     first = run_job(source["id"])
     assert statuses(first) == {"patrinat_rnn:rnn": "added"}
     package_id = first["objects"]["patrinat_rnn:rnn"]["package_id"]
     name = show(package_id)["name"]
 
-    # https://data.geopf.fr/wfs/ows → https://data.geopf.fr/wfs, then a trailing slash and
-    # the scheme in capitals: the same layer of the same service.
-    for url in (server.url + "/wfs", server.url.replace("http://", "HTTP://") + "/wfs/"):
+    # …/wfs/ows → …/wfs (as https://data.geopf.fr/wfs/ows → https://data.geopf.fr/wfs), then a
+    # trailing slash, the scheme in capitals and the query string in another order, with an
+    # OGC parameter that selects nothing: the same layer of the same service.
+    for url in (server.url + "/wfs?map=rn",
+                server.url.replace("http://", "HTTP://") + "/wfs/?SERVICE=WFS&map=rn"):
         source = update_source(source, url=url)
         layers["patrinat_rnn:rnn"].append(feature(len(layers["patrinat_rnn:rnn"])))
         again = run_job(source["id"])
         assert statuses(again) == {"patrinat_rnn:rnn": "updated"}, again
         assert again["objects"]["patrinat_rnn:rnn"]["package_id"] == package_id
+    # unchanged features: the dataset is only updated for its service link, now spelt so
+    source = update_source(source, url=server.url + "/wfs/?map=rn&service=WFS")
+    last = run_job(source["id"])
+    assert statuses(last) == {"patrinat_rnn:rnn": "updated"}
+    assert last["objects"]["patrinat_rnn:rnn"]["package_id"] == package_id
+    assert show(package_id)["resources"][1]["url"] == server.url + "/wfs/?map=rn&service=WFS"
     assert [d["name"] for d in datasets_of(org)] == [name]
     records = {e["key"]: e["value"] for e in show(package_id)["extras"]}["records_count"]
     assert records == "5"
@@ -273,3 +280,17 @@ def test_a_data_fair_lines_file_of_no_line_has_its_header(server, org):
     assert statuses(report) == {"dpe": "added"}
     dataset = show(report["objects"]["dpe"]["package_id"])
     assert stored_rows(dataset["resources"][0]) == (["numero_dpe", "code_insee_ban"], [])
+
+
+def test_an_allowed_empty_first_answer_has_the_header_its_fields_ask_for(server, org):
+    path = "/api/v1/niveaux_nappes/stations"
+    stations_route(server, path, [])
+    source = make_source(server.url + "/api", "dataclic_hubeau",
+                         {"endpoints": ["v1/niveaux_nappes/stations"], "allow_empty": True,
+                          "params": {"fields": "code_bss, libelle_station,code_departement"}},
+                         org)
+    report = run_job(source["id"])
+    obj = report["objects"]["v1/niveaux_nappes/stations"]
+    assert obj["status"] == "added"
+    assert stored_rows(show(obj["package_id"])["resources"][0]) == (
+        ["code_bss", "libelle_station", "code_departement"], [])

@@ -45,7 +45,8 @@ class HubeauHarvester(PagedApiHarvester):
     default_tags: ClassVar[list[str]] = ["eau", "hub-eau"]
 
     def record_pages(
-        self, client: RemoteClient, url: str, params: dict[str, Any]
+        self, client: RemoteClient, url: str, params: dict[str, Any],
+        notes: list[str] | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         pages = client.iter_pages(url, params, self.next_page)
         first = next(pages, None)
@@ -64,6 +65,7 @@ class HubeauHarvester(PagedApiHarvester):
                 f"even for one {SPLIT_PARAM}: narrow 'params' (a date range, a commune…)",
                 200,
             )
+        national, read = first["count"], 0
         for code in DEPARTEMENTS:
             part = {**params, SPLIT_PARAM: code}
             split_pages = client.iter_pages(url, part, self.next_page)
@@ -78,9 +80,17 @@ class HubeauHarvester(PagedApiHarvester):
                     f"{PAGE_WINDOW} Hub'Eau pages through: narrow 'params' (a date range…)",
                     200,
                 )
+            read += head["count"] if isinstance(head.get("count"), int) else 0
             yield self.page_records(head, url)
             for payload in split_pages:
                 yield self.page_records(payload, url)
+        if notes is not None:
+            notes.append(
+                f"Read département by département ({SPLIT_PARAM}): the API counts {national} "
+                f"records, over the {PAGE_WINDOW} its paging reaches in one query."
+                + (f" {national - read} records without a département are not included."
+                   if read < national else "")
+            )
 
     @staticmethod
     def _over_window(payload: Any) -> bool:

@@ -15,7 +15,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ckan import model
 from ckan.lib.munge import munge_name
@@ -26,7 +26,8 @@ NAME_MAX = 100
 # Query parameters that page or shape an answer: they do not select which data it holds.
 NOT_SELECTING = frozenset({"page", "size", "page_size", "per_page", "count", "startindex",
                            "limit", "offset", "cursor", "fields", "format", "outputformat",
-                           "sort", "srsname"})
+                           "sort", "srsname", "service", "version", "request",
+                           "acceptversions"})
 
 
 def normalised_host(url: str) -> str:
@@ -51,10 +52,13 @@ def selecting_params(params: Mapping[str, Any] | None) -> dict[str, str]:
 def identity_key(
     harvester: str, source_url: str, remote_id: str, params: Mapping[str, Any] | None = None
 ) -> str:
-    """``dataclic_hubeau|hubeau.eaufrance.fr|/api/v1/x?code_departement=33``."""
+    """``dataclic_hubeau|hubeau.eaufrance.fr|/api/v1/x?code_departement=33``.
+
+    The query parameters of the source URL itself count too (``?map=…`` on a MapServer WFS),
+    in any order; ``params`` of the config win over them."""
     remote = re.sub(r"/{2,}", "/", str(remote_id).strip()).rstrip("/") or str(remote_id)
     key = f"{harvester}|{normalised_host(source_url)}|{remote}"
-    chosen = selecting_params(params)
+    chosen = selecting_params({**dict(parse_qsl(urlsplit(source_url).query)), **(params or {})})
     return f"{key}?{urlencode(chosen)}" if chosen else key
 
 

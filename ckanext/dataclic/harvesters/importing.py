@@ -92,7 +92,10 @@ class ImportStage:
         if draft.records_count == 0 and not config.get("allow_empty"):
             return self._empty_answer(harvest_object, previous, draft, package_id,
                                       draft.remote_url or remote_url)
-        owner = self._other_source_owning(package_id, source.id, draft.key)
+        # The identity key is looked up (a join on the objects' extras) only before a
+        # dataset is created: an existing one is checked by its id.
+        new = model.Package.get(package_id) is None
+        owner = self._other_source_owning(package_id, source.id, draft.key if new else None)
         if owner:
             self._save_object_error(
                 f"{draft.remote_url or remote_url}: already harvested by source {owner!r}; "

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
+import ckan.plugins.toolkit as tk
+
 from ckanext.dataclic.remote import RemoteClient, RemoteError, full_url
 
 from .base import (
@@ -99,7 +101,7 @@ class PagedApiHarvester(DataclicHarvester):
 
     def check_config(self, config: dict[str, Any]) -> None:
         if "endpoints" not in config:
-            raise SourceConfigError("'endpoints' is required")
+            raise SourceConfigError(tk._("'endpoints' is required"))
 
     def selecting_params(self, config: dict[str, Any]) -> dict[str, Any]:
         return dict(config.get("params") or {})
@@ -123,9 +125,11 @@ class PagedApiHarvester(DataclicHarvester):
         return data
 
     def record_pages(
-        self, client: RemoteClient, url: str, params: dict[str, Any]
+        self, client: RemoteClient, url: str, params: dict[str, Any],
+        notes: list[str] | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
-        """The records of every page of one query, page by page."""
+        """The records of every page of one query, page by page. ``notes`` collects what
+        the dataset's notes should say about how the answer was read."""
         for payload in client.iter_pages(url, params, self.next_page):
             yield self.page_records(payload, url)
 
@@ -145,9 +149,10 @@ class PagedApiHarvester(DataclicHarvester):
         params = {**config.get("params", {}),
                   self.size_param: config.get("page_size", self.default_page_size)}
         cap = config.get("max_bytes", client.limits.max_bytes)
+        read_notes: list[str] = []
         path, count, columns, size, digest = pages_to_csv(
-            self.record_pages(client, url, params), full_url(url, params), cap,
-            previous_columns(content),
+            self.record_pages(client, url, params, read_notes), full_url(url, params), cap,
+            previous_columns(content) or asked_columns(params),
         )
         profile = profile_from_file(path, "csv") or profile_from_fields(
             "csv", [(c, "") for c in columns], delimiter=","
@@ -161,7 +166,8 @@ class PagedApiHarvester(DataclicHarvester):
             name_hint=f"{self.name.removeprefix('dataclic_')}-{slug}{suffix}",
             title=title,
             notes=f"{title}: {count} records gathered from {full_url(url, selected or None)}."
-            + (f"\n\nSelection: {selection}." if selection else ""),
+            + (f"\n\nSelection: {selection}." if selection else "")
+            + "".join(f"\n\n{note}" for note in read_notes),
             remote_url=url,
             license_id="etalab-2.0",
             tags=list(self.default_tags),
@@ -218,6 +224,12 @@ def previous_columns(content: dict[str, Any]) -> list[str]:
     ``_previous_columns``), for the header row of an answer of 0 records."""
     columns = content.get("_previous_columns")
     return [str(c) for c in columns] if isinstance(columns, list) else []
+
+
+def asked_columns(params: dict[str, Any]) -> list[str]:
+    """The columns a ``fields`` parameter asks for (Hub'Eau), in its order."""
+    fields = params.get("fields")
+    return [f.strip() for f in str(fields).split(",") if f.strip()] if fields else []
 
 
 # Labels of the query parameters that usually select a territory or a station.
