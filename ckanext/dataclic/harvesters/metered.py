@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -101,6 +102,8 @@ def new_file(folder: Path, suffix: str) -> Path:
 
 # -- records to CSV ---------------------------------------------------------------------------
 def _cell(value: Any) -> str:
+    if type(value) is str:
+        return value
     if value is None:
         return ""
     if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
@@ -111,28 +114,61 @@ def _cell(value: Any) -> str:
 
 
 class CsvSpool:
-    """Records of any shape into one CSV (columns: the union of the keys), memory flat."""
+    """Records of any shape into one CSV (columns: the union of the keys), memory flat.
+
+    While every record has the keys of the first one, in the same order (what APIs send),
+    rows are spooled as CSV in one pass; the first record of another shape turns the spool
+    into JSON lines, and the CSV is written from them at the end with the union of keys."""
 
     def __init__(self, folder: Path, cap: int, source: str) -> None:
         self.folder, self.cap, self.source = folder, cap, source
         # closed by write() or close(), whichever comes first
-        self.spool = tempfile.TemporaryFile("w+", encoding="utf-8", dir=folder)  # noqa: SIM115
+        self.spool = tempfile.TemporaryFile("w+", encoding="utf-8", dir=folder,  # noqa: SIM115
+                                            newline="")
+        self.writer = csv.writer(self.spool)
+        self.keys: tuple[Any, ...] | None = None  # the shape of every record so far
+        self.uniform = True
         self.columns: dict[str, None] = {}
         self.rows = 0
         self.size = 0
+
+    def _grow(self, size: int) -> None:
+        self.size += size
+        if self.size > self.cap:
+            raise RemoteError(self.source, f"the records are over the {self.cap} byte cap")
 
     def add(self, records: Iterable[Any]) -> None:
         for record in records:
             if not isinstance(record, dict):
                 raise RemoteError(self.source, "a record is not a JSON object", 200)
+            if self.uniform:
+                keys = tuple(record)
+                if self.keys is None:
+                    self.keys = keys
+                    for key in keys:
+                        self.columns.setdefault(str(key), None)
+                if keys == self.keys:
+                    cells = [_cell(v) for v in record.values()]
+                    self._grow(sum(map(len, cells)) + len(cells))
+                    self.writer.writerow(cells)
+                    self.rows += 1
+                    continue
+                self._to_json_lines()
             for key in record:
                 self.columns.setdefault(str(key), None)
             line = json.dumps(record, ensure_ascii=False)
-            self.size += len(line) + 1
-            if self.size > self.cap:
-                raise RemoteError(self.source, f"the records are over the {self.cap} byte cap")
+            self._grow(len(line) + 1)
             self.spool.write(line + "\n")
             self.rows += 1
+
+    def _to_json_lines(self) -> None:
+        keys = [str(k) for k in self.keys or ()]
+        lines = tempfile.TemporaryFile("w+", encoding="utf-8", dir=self.folder)  # noqa: SIM115
+        self.spool.seek(0)
+        for row in csv.reader(self.spool):
+            lines.write(json.dumps(dict(zip(keys, row)), ensure_ascii=False) + "\n")
+        self.spool.close()
+        self.spool, self.uniform = lines, False
 
     def write(self, dest: Path) -> list[str]:
         header = list(self.columns)
@@ -140,9 +176,12 @@ class CsvSpool:
         with open(dest, "w", encoding="utf-8", newline="") as out:
             writer = csv.writer(out)
             writer.writerow(header)
-            for line in self.spool:
-                record = json.loads(line)
-                writer.writerow([_cell(record.get(col)) for col in header])
+            if self.uniform:
+                shutil.copyfileobj(self.spool, out, 1 << 20)
+            else:
+                for line in self.spool:
+                    record = json.loads(line)
+                    writer.writerow([_cell(record.get(col)) for col in header])
         self.spool.close()
         return header
 
