@@ -170,13 +170,9 @@ def child(kind: str, approach: str, url: str, folder: str) -> None:
     """One build, as a harvest's import stage does it; prints a JSON line of figures."""
     from ckanext.dataclic.extract.profile import ProfileOverrides
     from ckanext.dataclic.harvesters.local_cut import cut
+    from ckanext.dataclic.harvesters.metered import Meter, download
     from ckanext.dataclic.harvesters.remote import HostPolicy, RemoteClient, RemoteLimits
-    from ckanext.dataclic.harvesters.server_filters import (
-        Meter,
-        datafair_lines,
-        download,
-        wfs_features,
-    )
+    from ckanext.dataclic.harvesters.server_filters import datafair_lines, wfs_features
     from ckanext.dataclic.territories import Referential
 
     # A fetch consumer keeps its referential loaded: warm it before the clock starts.
@@ -252,7 +248,7 @@ def _rss_mb(field: str) -> float:
 
 def _national_wfs(client: Any, url: str, work: Path, meter: Any) -> Path:
     """Every GetFeature page, written to one GeoJSON file as the WFS harvester does."""
-    from ckanext.dataclic.harvesters.server_filters import get_json
+    from ckanext.dataclic.harvesters.metered import get_json
 
     path = work / "national.geojson"
     with open(path, "w", encoding="utf-8") as out:

@@ -397,3 +397,20 @@ def test_hubeau_query_over_the_paging_depth_is_split(server, org):
     pages = [parse_qs(urlsplit(r).query) for r in server.requests if "stations" in r]
     assert all(int(q["page"][0]) * int(q["size"][0]) <= 20000 for q in pages)
     assert len({q["code_commune_station"][0] for q in pages}) >= 3  # whole, then halves
+
+
+def test_ods_departement_code_list_is_split_into_several_exports(server, org):
+    rows = fx.ods_rows()
+    fx.ods_routes(server, rows, honour=True)
+    expected = sorted(r["nom"] for r in rows if r["code_commune"].startswith("33"))
+    source = make_source(server.url + "/api/explore/v2.1", "dataclic_ods",
+                         {"datasets": ["arbres"], "perimeter": "departement:33"}, org)
+    report = run_job(source["id"])
+    assert statuses(report) == {"arbres": "added"}, report
+    formats = {r["format"]: r for r in show(report["objects"]["arbres"]["package_id"])[
+        "resources"]}
+    assert sorted(r["nom"] for r in csv_rows(formats["CSV"])) == expected
+    geojson = json.loads(stored(formats["GeoJSON"]).read_text())
+    assert sorted(f["properties"]["nom"] for f in geojson["features"]) == expected
+    csv_exports = [r for r in server.requests if "/exports/csv" in r]
+    assert len(csv_exports) >= 3  # 500+ codes, at most 200 a request

@@ -199,6 +199,33 @@ def staged_csv(folder: Path, spool: CsvSpool, method: str, detail: str) -> Stage
     return Staged(path, spool.rows, columns, method, detail)
 
 
+def join_exports(parts: list[Path], dest: Path, suffix: str) -> None:
+    """One CSV (the first header only; byte-order marks dropped) or one FeatureCollection."""
+    if len(parts) == 1:
+        shutil.copyfile(parts[0], dest)
+        return
+    if suffix == ".geojson":
+        features: list[Any] = []
+        for part in parts:
+            payload = json.loads(part.read_bytes())
+            features.extend(payload.get("features") or [] if isinstance(payload, dict) else [])
+        dest.write_text(json.dumps({"type": "FeatureCollection", "features": features},
+                                   ensure_ascii=False), encoding="utf-8")
+        return
+    with open(dest, "wb") as out:
+        for number, part in enumerate(parts):
+            with open(part, "rb") as stream:
+                header = stream.readline()
+                if number == 0:
+                    out.write(header.removeprefix(b"\xef\xbb\xbf"))
+                shutil.copyfileobj(stream, out, 1 << 20)
+            if part.stat().st_size:
+                with open(part, "rb") as stream:
+                    stream.seek(-1, os.SEEK_END)
+                    if stream.read(1) != b"\n":
+                        out.write(b"\n")
+
+
 def chunks(codes: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(codes), size):
         yield codes[start:start + size]

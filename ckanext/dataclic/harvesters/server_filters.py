@@ -4,10 +4,8 @@ Plain Python (no CKAN import), so that the benchmark can run it outside CKAN. Ev
 takes the harvest's :class:`~.remote.RemoteClient`, a resolved perimeter (codes, communes,
 geometry) and a :class:`Meter` that counts requests and bytes, and writes what the server
 answered to a staged file (CSV for records, GeoJSON for features). What a server answers is
-never trusted: :mod:`.local_cut` checks every row against the perimeter afterwards.
-
-Facts about the APIs (parameter names, code caps, paging depth) come from
-``API-FILTERS.md`` (kept beside the project); each function says which it relies on.
+never trusted: :mod:`.local_cut` checks every row against the perimeter afterwards. Facts
+about the APIs (parameter names, code caps, paging depth) come from ``API-FILTERS.md``.
 """
 
 from __future__ import annotations
@@ -25,14 +23,12 @@ from .metered import (
     chunks,
     download,
     get_json,
+    join_exports,
     new_file,
     post_form_json,
     staged_csv,
 )
 from .remote import RemoteClient, RemoteError, full_url
-
-__all__ = ["Meter", "Staged", "datafair_lines", "download", "georisques_records",
-           "get_json", "hubeau_records", "new_file", "ods_export", "wfs_features"]
 
 # Hub'Eau: page-number paging stops at page × size = 20,000 rows.
 HUBEAU_DEPTH = 20_000
@@ -358,13 +354,15 @@ def _ods_quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def ods_where(perimeter: Any, code_field: str | None, geo_field: str | None) -> str | None:
+def ods_wheres(perimeter: Any, code_field: str | None, geo_field: str | None) -> list[str]:
+    """The ``where`` of each export: code lists split every 200 codes (GET only, so the
+    list goes in the URL), or one ``intersects`` with the simplified perimeter."""
     if code_field:
-        codes = ", ".join(_ods_quote(c) for c in commune_codes(perimeter))
-        return f"{code_field} IN ({codes})"
+        return [f"{code_field} IN ({', '.join(_ods_quote(c) for c in part)})"
+                for part in chunks(commune_codes(perimeter), DEFAULT_CODES_PER_REQUEST)]
     if geo_field:
-        return f"intersects({geo_field}, geom'{server_polygon(perimeter).wkt}')"
-    return None
+        return [f"intersects({geo_field}, geom'{server_polygon(perimeter).wkt}')"]
+    return []
 
 
 def ods_export(
@@ -373,20 +371,29 @@ def ods_export(
     extra: dict[str, str] | None = None,
 ) -> tuple[Path, str, str]:
     """``/exports/{format}`` (no 10,000-row cap, unlike ``/records``) with ``where`` =
-    ``<code field> IN (…)`` or ``intersects(<geo field>, geom'<WKT>')``. Returns (path,
-    method, detail)."""
-    where = ods_where(perimeter, code_field, geo_field)
-    params = dict(extra or {})
-    if where:
-        params["where"] = where
+    ``<code field> IN (…)`` or ``intersects(<geo field>, geom'<WKT>')``; several code lists
+    give several exports joined into one file. Returns (path, method, detail)."""
+    wheres = ods_wheres(perimeter, code_field, geo_field) or [None]
     path = new_file(folder, suffix)
+    parts: list[Path] = []
     try:
-        download(client, export_url, path, meter, params, cap)
+        for where in wheres:
+            params = dict(extra or {})
+            if where:
+                params["where"] = where
+            part = new_file(folder, suffix)
+            parts.append(part)
+            download(client, export_url, part, meter, params, cap)
+        join_exports(parts, path, suffix)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
     if code_field:
         return path, "server-filter", f"where={code_field} IN (<{len(perimeter.codes)} codes>)"
     if geo_field:
         return path, "server-filter", f"where=intersects({geo_field}, <territory>)"
     return path, "local-cut", "the whole export"
+

@@ -11,14 +11,12 @@ from urllib.parse import quote
 
 from .base import DatasetDraft
 from .local_cut import GEO_OUTPUTS, code_overrides
+from .metered import Meter, download, new_file
 from .remote import RemoteClient, RemoteError
 from .server_filters import (
-    Meter,
     datafair_lines,
-    download,
     georisques_records,
     hubeau_records,
-    new_file,
     ods_export,
     wfs_features,
 )
