@@ -14,6 +14,7 @@ bytes received and peak RSS are its own:
   then the engine's extraction to the same territory.
 
     .venv/bin/python bench/territorial_harvest_bench.py                 # ~1-2 min
+    .venv/bin/python bench/territorial_harvest_bench.py --link-mbps 100   # a real network
     .venv/bin/python bench/territorial_harvest_bench.py --rows 6000000 --points 3000000
 
 Targets (issue 13): wall-time ratio ≤ 0.1, bytes ratio ≤ 0.05, peak RSS of the fetch ≤ 300 MB.
@@ -79,8 +80,10 @@ def make_points(count: int, seed: int = 13) -> Any:
 
 # -- the server ------------------------------------------------------------------------------------
 class Fixture:
-    def __init__(self, csv_path: Path, by_code: dict[str, list[str]], points: Any) -> None:
+    def __init__(self, csv_path: Path, by_code: dict[str, list[str]], points: Any,
+                 link_mbps: float = 0.0) -> None:
         self.csv_path, self.by_code = csv_path, by_code
+        self.bytes_per_s = link_mbps * 1e6 / 8
         self.lon, self.lat = points
         self.order = sorted(by_code)
         fixture = self
@@ -101,8 +104,8 @@ class Fixture:
                     self.send_header("Content-Length", str(size))
                     self.end_headers()
                     with open(fixture.csv_path, "rb") as stream:
-                        while chunk := stream.read(1 << 20):
-                            self.wfile.write(chunk)
+                        while chunk := stream.read(1 << 18):
+                            fixture.send(self.wfile, chunk)
                     return
                 if parts.path.endswith("/lines"):
                     body = fixture.lines(parts.path, query)
@@ -112,11 +115,19 @@ class Fixture:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                for start in range(0, len(body), 1 << 18):
+                    fixture.send(self.wfile, body[start:start + (1 << 18)])
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def send(self, out: Any, chunk: bytes) -> None:
+        """Write at the simulated link speed (``--link-mbps``; 0: as fast as loopback)."""
+        started = time.perf_counter()
+        out.write(chunk)
+        if self.bytes_per_s:
+            time.sleep(max(0.0, len(chunk) / self.bytes_per_s - (time.perf_counter() - started)))
 
     @property
     def url(self) -> str:
@@ -159,13 +170,9 @@ def child(kind: str, approach: str, url: str, folder: str) -> None:
     """One build, as a harvest's import stage does it; prints a JSON line of figures."""
     from ckanext.dataclic.extract.profile import ProfileOverrides
     from ckanext.dataclic.harvesters.local_cut import cut
+    from ckanext.dataclic.harvesters.metered import Meter, download
     from ckanext.dataclic.harvesters.remote import HostPolicy, RemoteClient, RemoteLimits
-    from ckanext.dataclic.harvesters.server_filters import (
-        Meter,
-        datafair_lines,
-        download,
-        wfs_features,
-    )
+    from ckanext.dataclic.harvesters.server_filters import datafair_lines, wfs_features
     from ckanext.dataclic.territories import Referential
 
     # A fetch consumer keeps its referential loaded: warm it before the clock starts.
@@ -241,7 +248,7 @@ def _rss_mb(field: str) -> float:
 
 def _national_wfs(client: Any, url: str, work: Path, meter: Any) -> Path:
     """Every GetFeature page, written to one GeoJSON file as the WFS harvester does."""
-    from ckanext.dataclic.harvesters.server_filters import get_json
+    from ckanext.dataclic.harvesters.metered import get_json
 
     path = work / "national.geojson"
     with open(path, "w", encoding="utf-8") as out:
@@ -274,6 +281,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the DPE-like table")
     parser.add_argument("--points", type=int, default=500_000, help="points behind the WFS")
+    parser.add_argument("--link-mbps", type=float, default=0.0,
+                        help="simulated link speed of the national API in Mbit/s, per "
+                             "connection (default: unthrottled loopback)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -283,10 +293,11 @@ def main() -> None:
         made = time.perf_counter()
         csv_path, by_code = make_table(args.rows, Path(folder))
         points = make_points(args.points)
-        fixture = Fixture(csv_path, by_code, points)
+        fixture = Fixture(csv_path, by_code, points, args.link_mbps)
         size = csv_path.stat().st_size
         print(f"fixtures: {args.rows:,} rows ({size / 2**20:.0f} MiB CSV), {args.points:,} "
-              f"points, made in {time.perf_counter() - made:.0f} s; territory {PERIMETER}")
+              f"points, made in {time.perf_counter() - made:.0f} s; territory {PERIMETER}; "
+              f"link {'loopback' if not args.link_mbps else f'{args.link_mbps:g} Mbit/s'}")
         table = []
         for kind, label in (("table", f"data-fair table, {args.rows:,} rows"),
                             ("wfs", f"WFS, {args.points:,} points")):

@@ -376,3 +376,41 @@ def test_udata_territorial_harvest_cuts_files_locally(server, org):
     assert sorted(r["insee"] for r in csv_rows(data[0])) == expected
     assert "notice.pdf" in dataset["notes"]
     assert territorial_log(report, "artif")["rows_received"] == len(rows)
+
+
+def test_hubeau_query_over_the_paging_depth_is_split(server, org):
+    """28 communes × 1,000 stations: one query would hold 28,000 rows, past the 20,000-row
+    depth of page-number paging; the harvester splits the commune list instead."""
+    members = sorted(fx.epci_members())
+    rows = [{"code_station": f"S{code}-{n}", "code_commune_station": code,
+             "code_departement": "33"} for code in members for n in range(1000)]
+    fx.hubeau_routes(server, rows, honour=True)
+    endpoint = "v2/hydrometrie/referentiel/stations"
+    source = make_source(server.url + "/api/", "dataclic_hubeau",
+                         {"endpoints": [endpoint], "perimeter": BM, "page_size": 5000,
+                          "max_bytes": 200 * 1024 * 1024}, org)
+    report = run_job(source["id"])
+    assert statuses(report) == {endpoint: "added"}, report
+    dataset = show(report["objects"][endpoint]["package_id"])
+    data = [r for r in dataset["resources"] if r["format"] == "CSV"]
+    assert len(csv_rows(data[0])) == len(rows)
+    pages = [parse_qs(urlsplit(r).query) for r in server.requests if "stations" in r]
+    assert all(int(q["page"][0]) * int(q["size"][0]) <= 20000 for q in pages)
+    assert len({q["code_commune_station"][0] for q in pages}) >= 3  # whole, then halves
+
+
+def test_ods_departement_code_list_is_split_into_several_exports(server, org):
+    rows = fx.ods_rows()
+    fx.ods_routes(server, rows, honour=True)
+    expected = sorted(r["nom"] for r in rows if r["code_commune"].startswith("33"))
+    source = make_source(server.url + "/api/explore/v2.1", "dataclic_ods",
+                         {"datasets": ["arbres"], "perimeter": "departement:33"}, org)
+    report = run_job(source["id"])
+    assert statuses(report) == {"arbres": "added"}, report
+    formats = {r["format"]: r for r in show(report["objects"]["arbres"]["package_id"])[
+        "resources"]}
+    assert sorted(r["nom"] for r in csv_rows(formats["CSV"])) == expected
+    geojson = json.loads(stored(formats["GeoJSON"]).read_text())
+    assert sorted(f["properties"]["nom"] for f in geojson["features"]) == expected
+    csv_exports = [r for r in server.requests if "/exports/csv" in r]
+    assert len(csv_exports) >= 3  # 500+ codes, at most 200 a request

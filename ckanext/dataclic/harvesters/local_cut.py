@@ -83,7 +83,7 @@ def cut(
 
 
 def _temp_path(folder: Path, suffix: str) -> Path:
-    from .server_filters import new_file
+    from .metered import new_file
 
     path = new_file(folder, suffix)
     path.unlink()  # the engine writes it atomically under this name

@@ -4,24 +4,30 @@ Plain Python (no CKAN import), so that the benchmark can run it outside CKAN. Ev
 takes the harvest's :class:`~.remote.RemoteClient`, a resolved perimeter (codes, communes,
 geometry) and a :class:`Meter` that counts requests and bytes, and writes what the server
 answered to a staged file (CSV for records, GeoJSON for features). What a server answers is
-never trusted: :mod:`.local_cut` checks every row against the perimeter afterwards.
-
-Facts about the APIs (parameter names, code caps, paging depth) come from
-``API-FILTERS.md`` (kept beside the project); each function says which it relies on.
+never trusted: :mod:`.local_cut` checks every row against the perimeter afterwards. Facts
+about the APIs (parameter names, code caps, paging depth) come from ``API-FILTERS.md``.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import os
-import tempfile
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urljoin
 
+from .metered import (
+    CsvSpool,
+    Meter,
+    Staged,
+    chunks,
+    download,
+    get_json,
+    join_exports,
+    new_file,
+    post_form_json,
+    staged_csv,
+)
 from .remote import RemoteClient, RemoteError, full_url
 
 # Hub'Eau: page-number paging stops at page × size = 20,000 rows.
@@ -32,152 +38,6 @@ DEFAULT_CODES_PER_REQUEST = 200
 WFS_POST_OVER = 1500
 # Vertices of the polygon sent to a server (the exact cut is local).
 SERVER_POLYGON_TOLERANCE_DEG = 0.002
-
-
-@dataclass
-class Meter:
-    """What a territorial fetch cost: requests, bytes received, rows received."""
-
-    requests: int = 0
-    bytes: int = 0
-    rows: int = 0
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"requests": self.requests, "bytes": self.bytes, "rows": self.rows}
-
-
-@dataclass
-class Staged:
-    """A file the server's answers were written to, before the local check."""
-
-    path: Path
-    rows: int
-    columns: list[str]
-    method: str  # "server-filter" or "local-cut"
-    detail: str  # how the server was asked, for the dataset notes
-
-
-# -- HTTP with a meter ---------------------------------------------------------------------
-def get_json(client: RemoteClient, url: str, params: dict[str, Any] | None,
-             meter: Meter) -> Any:
-    target = full_url(url, params)
-    body = client.get_bytes(url, params, headers={"Accept": "application/json"})
-    meter.requests += 1
-    meter.bytes += len(body)
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RemoteError(target, f"the answer is not valid JSON ({exc})", 200) from exc
-
-
-def post_form_json(client: RemoteClient, url: str, params: dict[str, Any],
-                   form: dict[str, str], meter: Meter) -> Any:
-    """POST ``form`` (URL-encoded) to ``url?params``; the answer as JSON. Same host policy,
-    timeouts and size cap as the client's GET."""
-    target = full_url(url, params)
-    client.policy.check(target)
-    limits = client.limits
-    try:
-        response = client.session.post(
-            target, data=urlencode(form), stream=True, allow_redirects=False,
-            headers={"Content-Type": "application/x-www-form-urlencoded",
-                     "Accept": "application/json"},
-            timeout=(limits.connect_timeout, limits.read_timeout))
-    except Exception as exc:  # requests' errors, without importing requests here
-        raise RemoteError(target, f"connection failed ({type(exc).__name__})") from exc
-    meter.requests += 1
-    if response.status_code >= 300:
-        response.close()
-        raise RemoteError(target, f"the server answered {response.status_code} "
-                          f"{response.reason or 'error'}", response.status_code)
-    body = b"".join(client._chunks(response, target, limits.max_bytes))
-    meter.bytes += len(body)
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RemoteError(target, f"the answer is not valid JSON ({exc})", 200) from exc
-
-
-def download(client: RemoteClient, url: str, dest: Path, meter: Meter,
-             params: dict[str, Any] | None = None, cap: int | None = None) -> int:
-    size, _digest = client.download(url, dest, params, max_bytes=cap)
-    meter.requests += 1
-    meter.bytes += size
-    return size
-
-
-def new_file(folder: Path, suffix: str) -> Path:
-    """An empty file of ours in ``folder`` (the caller removes it on failure)."""
-    handle, name = tempfile.mkstemp(dir=folder, suffix=suffix)
-    os.close(handle)
-    return Path(name)
-
-
-# -- records to CSV ---------------------------------------------------------------------------
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
-        return "|".join("" if v is None else str(v) for v in value)
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return str(value)
-
-
-class CsvSpool:
-    """Records of any shape into one CSV (columns: the union of the keys), memory flat."""
-
-    def __init__(self, folder: Path, cap: int, source: str) -> None:
-        self.folder, self.cap, self.source = folder, cap, source
-        # closed by write() or close(), whichever comes first
-        self.spool = tempfile.TemporaryFile("w+", encoding="utf-8", dir=folder)  # noqa: SIM115
-        self.columns: dict[str, None] = {}
-        self.rows = 0
-        self.size = 0
-
-    def add(self, records: Iterable[Any]) -> None:
-        for record in records:
-            if not isinstance(record, dict):
-                raise RemoteError(self.source, "a record is not a JSON object", 200)
-            for key in record:
-                self.columns.setdefault(str(key), None)
-            line = json.dumps(record, ensure_ascii=False)
-            self.size += len(line) + 1
-            if self.size > self.cap:
-                raise RemoteError(self.source, f"the records are over the {self.cap} byte cap")
-            self.spool.write(line + "\n")
-            self.rows += 1
-
-    def write(self, dest: Path) -> list[str]:
-        header = list(self.columns)
-        self.spool.seek(0)
-        with open(dest, "w", encoding="utf-8", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow(header)
-            for line in self.spool:
-                record = json.loads(line)
-                writer.writerow([_cell(record.get(col)) for col in header])
-        self.spool.close()
-        return header
-
-    def close(self) -> None:
-        self.spool.close()
-
-
-def _staged_csv(folder: Path, spool: CsvSpool, method: str, detail: str) -> Staged:
-    path = new_file(folder, ".csv")
-    try:
-        columns = spool.write(path)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return Staged(path, spool.rows, columns, method, detail)
-
-
-def chunks(codes: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(codes), size):
-        yield codes[start:start + size]
 
 
 def commune_codes(perimeter: Any) -> list[str]:
@@ -229,7 +89,7 @@ def datafair_lines(
                 url = urljoin(url, following) if isinstance(following, str) and following \
                     and results else None
         meter.rows += spool.rows
-        return _staged_csv(folder, spool, method, detail)
+        return staged_csv(folder, spool, method, detail)
     finally:
         spool.close()
 
@@ -302,7 +162,7 @@ def hubeau_records(
         meter.rows += spool.rows
         detail = ", ".join(sorted({k for q in queries for k in q})) + \
             f" ({len(queries)} request group(s))"
-        staged = _staged_csv(folder, spool, method, detail)
+        staged = staged_csv(folder, spool, method, detail)
         staged.columns = staged.columns or []
         if column and column not in staged.columns:
             meter.notes.append(f"rows carry no {column} column")
@@ -380,7 +240,7 @@ def georisques_records(
                     break
                 current = full_url(url, following) if isinstance(following, dict) \
                     else urljoin(current, following)
-        staged = _staged_csv(folder, spool, "server-filter", detail)
+        staged = staged_csv(folder, spool, "server-filter", detail)
         staged.rows = meter.rows
         return staged
     finally:
@@ -494,13 +354,15 @@ def _ods_quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def ods_where(perimeter: Any, code_field: str | None, geo_field: str | None) -> str | None:
+def ods_wheres(perimeter: Any, code_field: str | None, geo_field: str | None) -> list[str]:
+    """The ``where`` of each export: code lists split every 200 codes (GET only, so the
+    list goes in the URL), or one ``intersects`` with the simplified perimeter."""
     if code_field:
-        codes = ", ".join(_ods_quote(c) for c in commune_codes(perimeter))
-        return f"{code_field} IN ({codes})"
+        return [f"{code_field} IN ({', '.join(_ods_quote(c) for c in part)})"
+                for part in chunks(commune_codes(perimeter), DEFAULT_CODES_PER_REQUEST)]
     if geo_field:
-        return f"intersects({geo_field}, geom'{server_polygon(perimeter).wkt}')"
-    return None
+        return [f"intersects({geo_field}, geom'{server_polygon(perimeter).wkt}')"]
+    return []
 
 
 def ods_export(
@@ -509,20 +371,29 @@ def ods_export(
     extra: dict[str, str] | None = None,
 ) -> tuple[Path, str, str]:
     """``/exports/{format}`` (no 10,000-row cap, unlike ``/records``) with ``where`` =
-    ``<code field> IN (…)`` or ``intersects(<geo field>, geom'<WKT>')``. Returns (path,
-    method, detail)."""
-    where = ods_where(perimeter, code_field, geo_field)
-    params = dict(extra or {})
-    if where:
-        params["where"] = where
+    ``<code field> IN (…)`` or ``intersects(<geo field>, geom'<WKT>')``; several code lists
+    give several exports joined into one file. Returns (path, method, detail)."""
+    wheres = ods_wheres(perimeter, code_field, geo_field) or [None]
     path = new_file(folder, suffix)
+    parts: list[Path] = []
     try:
-        download(client, export_url, path, meter, params, cap)
+        for where in wheres:
+            params = dict(extra or {})
+            if where:
+                params["where"] = where
+            part = new_file(folder, suffix)
+            parts.append(part)
+            download(client, export_url, part, meter, params, cap)
+        join_exports(parts, path, suffix)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
     if code_field:
         return path, "server-filter", f"where={code_field} IN (<{len(perimeter.codes)} codes>)"
     if geo_field:
         return path, "server-filter", f"where=intersects({geo_field}, <territory>)"
     return path, "local-cut", "the whole export"
+

@@ -22,8 +22,8 @@ import ckan.plugins.toolkit as tk
 
 from .base import DatasetDraft, SourceConfigError, _text, one_of, staging_dir
 from .local_cut import CutError, CutResult, cut, sha256
+from .metered import Meter
 from .remote import RemoteClient, RemoteError
-from .server_filters import Meter
 
 log = logging.getLogger(__name__)
 

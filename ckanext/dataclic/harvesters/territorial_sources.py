@@ -11,14 +11,12 @@ from urllib.parse import quote, urlsplit
 
 from .base import DatasetDraft
 from .local_cut import GEO_OUTPUTS, code_overrides
+from .metered import Meter, download, new_file
 from .remote import RemoteClient, RemoteError
 from .server_filters import (
-    Meter,
     datafair_lines,
-    download,
     georisques_records,
     hubeau_records,
-    new_file,
     ods_export,
     wfs_features,
 )
@@ -27,6 +25,21 @@ from .territorial import Part, Plan
 CODE_CANDIDATES = ["code_insee", "codeinsee", "code_commune", "code_commune_station",
                    "code_commune_site", "insee_com", "insee", "code_insee_ban", "codgeo"]
 CSV_OUTPUT = ("csv",)
+
+
+EXPECTED_METHODS = {
+    "dataclic_datafair": "server-filter", "dataclic_ods": "server-filter",
+    "dataclic_hubeau": "server-filter", "dataclic_georisques": "server-filter",
+    "dataclic_wfs": "server-filter", "dataclic_udata": "local-cut",
+}
+
+
+def expected_method(harvester_name: str) -> str:
+    """How a harvester gets a territory's rows, before any call: ``server-filter`` (the
+    API filters, a local check follows) or ``local-cut`` (whole files cut locally). The
+    harvest may still fall back to ``local-cut`` (a data-fair dataset with neither a code
+    column nor a geometry); the dataset's ``dataclic_method`` says what was done."""
+    return EXPECTED_METHODS.get(harvester_name, "local-cut")
 
 
 def plan_for(harvester: Any, content: dict[str, Any], config: dict[str, Any],
