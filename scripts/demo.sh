@@ -87,18 +87,27 @@ initialise() {
     "$CKAN" -c "$INI" search-index rebuild >/dev/null 2>&1 || "$CKAN" -c "$INI" search-index rebuild
 }
 
+open_log() {
+    # open_log NAME: the log file of NAME, kept across restarts (appended to; rotated to
+    # NAME.log.1 past 10 MB), with a line marking this start.
+    local log="$RUN/$1.log"
+    if [ -f "$log" ] && [ "$(stat -c %s "$log")" -gt 10485760 ]; then mv -f "$log" "$log.1"; fi
+    echo "=== $(date -u +%Y-%m-%dT%H:%M:%SZ) scripts/demo.sh starts $1 ===" >> "$log"
+    echo "$log"
+}
+
 start_background() {
     # start_background NAME CKAN-ARGS...: run `ckan CKAN-ARGS` in the background once.
     local name=$1; shift
     if ! running "$name"; then
-        nohup "$CKAN" -c "$INI" "$@" > "$RUN/$name.log" 2>&1 &
+        nohup "$CKAN" -c "$INI" "$@" >> "$(open_log "$name")" 2>&1 &
         echo $! > "$RUN/$name.pid"
     fi
 }
 
 serve() {
     if ! running web; then
-        nohup "$CKAN" -c "$INI" run -H 127.0.0.1 -p "$PORT" -r > "$RUN/web.log" 2>&1 &
+        nohup "$CKAN" -c "$INI" run -H 127.0.0.1 -p "$PORT" -r >> "$(open_log web)" 2>&1 &
         echo $! > "$RUN/web.pid"
     fi
     start_background worker dataclic worker   # warm: no fork and CKAN reload per job

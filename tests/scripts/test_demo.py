@@ -36,6 +36,9 @@ def test_demo_portal_serves_pages_and_stops():
     # The demo uses its own database and Redis settings, not the test ones.
     for name in ("CKAN_SQLALCHEMY_URL", "CKAN_REDIS_URL", "CKAN_INI"):
         env.pop(name, None)
+    # The trace of an earlier run survives a restart of the demo.
+    for name in ("web", "worker"):
+        (run_dir / f"{name}.log").write_text(f"trace of the previous {name} run\n")
     try:
         started = subprocess.run(["bash", str(SCRIPT)], env=env, check=False, capture_output=True, text=True,
                                  timeout=600)
@@ -50,6 +53,10 @@ def test_demo_portal_serves_pages_and_stops():
                 for name in ("web", "worker", "gather", "fetch")]
         for pid in pids:
             assert Path(f"/proc/{pid}").exists(), f"background process {pid} is not running"
+        for name in ("web", "worker"):
+            log = (run_dir / f"{name}.log").read_text()
+            assert log.startswith(f"trace of the previous {name} run\n"), log[:300]
+            assert f"scripts/demo.sh starts {name}" in log
     finally:
         stopped = subprocess.run(["bash", str(SCRIPT), "stop"], env=env, check=False, capture_output=True,
                                  text=True, timeout=120)

@@ -162,7 +162,11 @@ def _iso(value: datetime.datetime | None) -> str | None:
 
 
 def _invalid(field: str, message: str, **values: Any) -> tk.ValidationError:
-    return tk.ValidationError({field: [translate(message).format(**values)]})
+    """A validation error in the request's language; values are shortened and redacted."""
+    from ckanext.dataclic.shown import shorten
+
+    shown = {k: shorten(v) if isinstance(v, str) else v for k, v in values.items()}
+    return tk.ValidationError({field: [translate(message).format(**shown)]})
 
 
 def usable_profile(resource: dict[str, Any]) -> dict[str, Any]:

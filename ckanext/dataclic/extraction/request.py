@@ -24,6 +24,7 @@ from ckanext.dataclic.extraction.settings import (
     MODES,
     RESULT_REMOVED,
     settings,
+    translate,
 )
 from ckanext.dataclic.extraction.sources import content_version, known_input_size, upload_path
 from ckanext.dataclic.model import extraction as store
@@ -94,8 +95,10 @@ def request_extraction(req: ExtractionRequest, *, inline: bool | None = None
     try:
         perimeter = ref.resolve(req.perimeter)
     except PerimeterError as error:
-        raise _invalid("perimeter", "This perimeter does not resolve: {reason}",
-                       reason=str(error)) from error
+        # The referential's message quotes at most 200 characters of the input.
+        raise tk.ValidationError({"perimeter": [translate(
+            "This perimeter does not resolve: {reason}").format(
+                reason=error.render(translate))]}) from error
     record = usable_profile(resource)
     profile = record["profile"]
     modes = allowed_modes(profile)

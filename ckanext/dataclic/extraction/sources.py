@@ -112,7 +112,9 @@ def source_file(resource: dict[str, Any], *, max_bytes: int | None = None,
     except RemoteError as error:
         reason = error.reason.replace("ckanext.dataclic.harvest.allowed_hosts",
                                       "ckanext.dataclic.extract.allowed_hosts")
-        raise SourceError(f"Cannot fetch {url}: {reason}") from error
+        from ckanext.dataclic.shown import redact, shorten
+
+        raise SourceError(f"Cannot fetch {shorten(url)}: {redact(reason)}") from error
     finally:
         client.close()
         partial.unlink(missing_ok=True)

@@ -48,8 +48,9 @@ def dataclic_territory_search(context: dict[str, Any], data_dict: dict[str, Any]
     :returns: ``{"vintage", "count", "results": [{id, kind, kind_label, code, name,
         population, departement}]}``, best match first
     """
-    tk.check_access("dataclic_territory_search", context, data_dict)
+    # Validated first: the auth functions look the ids up.
     data = _validate(data_dict, schema.territory_search_schema(), context)
+    tk.check_access("dataclic_territory_search", context, data)
     referential = active_referential.get()
     results = referential.search(data["q"], kinds=data.get("kinds"), limit=data["limit"])
     return {
@@ -68,14 +69,16 @@ def dataclic_territory_show(context: dict[str, Any], data_dict: dict[str, Any]) 
     :param geometry: include the simplified GeoJSON geometry (default false)
     :param tolerance: simplification tolerance in degrees (default 0.0005, at most 0.1)
     """
-    tk.check_access("dataclic_territory_show", context, data_dict)
+    # Validated first: the auth functions look the ids up.
     data = _validate(data_dict, schema.territory_show_schema(), context)
+    tk.check_access("dataclic_territory_show", context, data)
     referential = active_referential.get()
     try:
         perimeter = referential.resolve(data["id"])
     except PerimeterError as error:
         raise tk.ValidationError(
-            {"id": [tk._("Invalid territory identifier: {reason}").format(reason=error)]}
+            {"id": [tk._("Invalid territory identifier: {reason}").format(
+                reason=error.render(tk._))]}
         ) from error
     result: dict[str, Any] = {
         "id": perimeter.id,

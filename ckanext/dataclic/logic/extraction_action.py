@@ -65,8 +65,9 @@ def dataclic_profile_show(context: dict[str, Any], data_dict: dict[str, Any]) ->
     from ckanext.dataclic.extraction import service
     from ckanext.dataclic.model import extraction as store
 
-    tk.check_access("dataclic_profile_show", context, data_dict)
+    # Validated first: the auth functions look the ids up.
     data = _validate(data_dict, schema.profile_show_schema(), context)
+    tk.check_access("dataclic_profile_show", context, data)
     _resource(context, data["resource_id"])
     return service.profile_view(data["resource_id"], store.get_profile(data["resource_id"]))
 
@@ -81,8 +82,9 @@ def dataclic_profile_update(context: dict[str, Any], data_dict: dict[str, Any]) 
     from ckanext.dataclic.extraction import service
     from ckanext.dataclic.model import extraction as store
 
-    tk.check_access("dataclic_profile_update", context, data_dict)
+    # Validated first: the auth functions look the ids up.
     data = _validate(data_dict, schema.profile_update_schema(), context)
+    tk.check_access("dataclic_profile_update", context, data)
     resource = _resource(context, data["resource_id"])
     current = store.get_profile(resource["id"])
     before = dict((current or {}).get("profile") or {})
@@ -144,14 +146,16 @@ def dataclic_extract_preview(context: dict[str, Any], data_dict: dict[str, Any])
     from ckanext.dataclic.extraction import preview
     from ckanext.dataclic.territories import PerimeterError
 
-    tk.check_access("dataclic_extract_preview", context, data_dict)
+    # Validated first: the auth functions look the ids up.
     data = _validate(data_dict, schema.preview_schema(), context)
+    tk.check_access("dataclic_extract_preview", context, data)
     resource = _resource(context, data["resource_id"])
     try:
         return preview.preview(resource, data["perimeter"], data.get("mode") or None)
     except PerimeterError as error:
         raise tk.ValidationError({"perimeter": [tk._(
-            "This perimeter does not resolve: {reason}").format(reason=error)]}) from error
+            "This perimeter does not resolve: {reason}").format(
+                reason=error.render(tk._))]}) from error
     except preview.PreviewError as error:
         raise tk.ValidationError({error.field: [error.message]}) from error
 
@@ -171,8 +175,9 @@ def dataclic_extract(context: dict[str, Any], data_dict: dict[str, Any]) -> dict
     """
     from ckanext.dataclic.extraction import service
 
-    tk.check_access("dataclic_extract", context, data_dict)
+    # Validated first: the auth functions look the ids up.
     data = _validate(data_dict, schema.extract_schema(), context)
+    tk.check_access("dataclic_extract", context, data)
     resource = _resource(context, data["resource_id"])
     user = _logged_in(context)
     request = service.ExtractionRequest(
@@ -183,7 +188,9 @@ def dataclic_extract(context: dict[str, Any], data_dict: dict[str, Any]) -> dict
     try:
         record, cached = service.request_extraction(request)
     except service.SourceError as error:
-        raise tk.ValidationError({"resource_id": [tk._(str(error))]}) from error
+        from ckanext.dataclic.shown import shorten
+
+        raise tk.ValidationError({"resource_id": [shorten(tk._(str(error)), 400)]}) from error
     return service.record_view(record, cached=cached)
 
 
@@ -196,8 +203,9 @@ def dataclic_extract_show(context: dict[str, Any], data_dict: dict[str, Any]) ->
     from ckanext.dataclic.extraction import service
     from ckanext.dataclic.model import extraction as store
 
-    tk.check_access("dataclic_extract_show", context, data_dict)
+    # Validated first: the auth functions look the ids up.
     data = _validate(data_dict, schema.extract_show_schema(), context)
+    tk.check_access("dataclic_extract_show", context, data)
     record = store.get_extraction(data["id"])
     if record is None:
         raise tk.ObjectNotFound(tk._("Extraction not found"))
@@ -219,8 +227,9 @@ def dataclic_extract_list(context: dict[str, Any], data_dict: dict[str, Any]) ->
     from ckanext.dataclic.extraction import service
     from ckanext.dataclic.model import extraction as store
 
-    tk.check_access("dataclic_extract_list", context, data_dict)
+    # Validated first: the auth functions look the ids up.
     data = _validate(data_dict, schema.extract_list_schema(), context)
+    tk.check_access("dataclic_extract_list", context, data)
     user = _logged_in(context)
     if data.get("resource_id"):
         _resource(context, data["resource_id"])
@@ -248,8 +257,9 @@ def dataclic_publish(context: dict[str, Any], data_dict: dict[str, Any]) -> dict
     from ckanext.dataclic.extraction import publication
     from ckanext.dataclic.model import extraction as store
 
-    tk.check_access("dataclic_publish", context, data_dict)
+    # Validated first: the auth functions look the ids up.
     data = _validate(data_dict, schema.publish_schema(), context)
+    tk.check_access("dataclic_publish", context, data)
     if _logged_in(context) is None:
         raise tk.NotAuthorized(tk._("Log in to publish an extract"))
     record = store.get_extraction(data["id"])

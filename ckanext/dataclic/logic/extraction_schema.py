@@ -5,7 +5,7 @@ from typing import Any
 
 import ckan.plugins.toolkit as tk
 
-from ckanext.dataclic.logic.schema import bounded
+from ckanext.dataclic.logic.schema import bounded, plain_text
 
 DEFAULT_LIST_LIMIT = 20
 MAX_LIST_LIMIT = 100
@@ -26,43 +26,43 @@ def json_object(value: Any, context: dict[str, Any]) -> dict[str, Any]:
 
 def profile_show_schema() -> dict[str, Any]:
     v = tk.get_validator
-    return {"resource_id": [v("not_empty"), v("unicode_safe")]}
+    return {"resource_id": [v("not_empty"), v("unicode_safe"), plain_text]}
 
 
 def profile_update_schema() -> dict[str, Any]:
     v = tk.get_validator
-    return {"resource_id": [v("not_empty"), v("unicode_safe")],
+    return {"resource_id": [v("not_empty"), v("unicode_safe"), plain_text],
             "profile": [v("not_missing"), json_object]}
 
 
 def extract_schema() -> dict[str, Any]:
     v = tk.get_validator
     return {
-        "resource_id": [v("not_empty"), v("unicode_safe")],
-        "perimeter": [v("not_empty"), v("unicode_safe")],
-        "mode": [v("ignore_missing"), v("unicode_safe")],
-        "format": [v("default")("csv"), v("unicode_safe")],
-        "out_crs": [v("ignore_missing"), v("unicode_safe")],
+        "resource_id": [v("not_empty"), v("unicode_safe"), plain_text],
+        "perimeter": [v("not_empty"), v("unicode_safe"), plain_text],
+        "mode": [v("ignore_missing"), v("unicode_safe"), plain_text],
+        "format": [v("default")("csv"), v("unicode_safe"), plain_text],
+        "out_crs": [v("ignore_missing"), v("unicode_safe"), plain_text],
         "enrich": [v("default")(False), v("boolean_validator")],
     }
 
 
 def preview_schema() -> dict[str, Any]:
     v = tk.get_validator
-    return {"resource_id": [v("not_empty"), v("unicode_safe")],
-            "perimeter": [v("not_empty"), v("unicode_safe")],
-            "mode": [v("ignore_missing"), v("unicode_safe")]}
+    return {"resource_id": [v("not_empty"), v("unicode_safe"), plain_text],
+            "perimeter": [v("not_empty"), v("unicode_safe"), plain_text],
+            "mode": [v("ignore_missing"), v("unicode_safe"), plain_text]}
 
 
 def extract_show_schema() -> dict[str, Any]:
     v = tk.get_validator
-    return {"id": [v("not_empty"), v("unicode_safe")]}
+    return {"id": [v("not_empty"), v("unicode_safe"), plain_text]}
 
 
 def extract_list_schema() -> dict[str, Any]:
     v = tk.get_validator
     return {
-        "resource_id": [v("ignore_missing"), v("unicode_safe")],
+        "resource_id": [v("ignore_missing"), v("unicode_safe"), plain_text],
         "mine": [v("default")(False), v("boolean_validator")],
         "limit": [v("default")(DEFAULT_LIST_LIMIT), v("int_validator"),
                   bounded(1, MAX_LIST_LIMIT)],
@@ -72,8 +72,8 @@ def extract_list_schema() -> dict[str, Any]:
 def publish_schema() -> dict[str, Any]:
     v = tk.get_validator
     return {
-        "id": [v("not_empty"), v("unicode_safe")],
-        "owner_org": [v("not_empty"), v("unicode_safe")],
-        "package_id": [v("ignore_missing"), v("unicode_safe")],
-        "resource_id": [v("ignore_missing"), v("unicode_safe")],
+        "id": [v("not_empty"), v("unicode_safe"), plain_text],
+        "owner_org": [v("not_empty"), v("unicode_safe"), plain_text],
+        "package_id": [v("ignore_missing"), v("unicode_safe"), plain_text],
+        "resource_id": [v("ignore_missing"), v("unicode_safe"), plain_text],
     }

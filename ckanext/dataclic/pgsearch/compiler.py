@@ -41,6 +41,15 @@ COLUMNS: dict[str, tuple[str, str]] = {
 }
 FACET_COLUMNS = ("organization", "license_id", "groups", "tags", "res_format")
 
+# Solr's schema copies ``name`` and ``title`` into 2-10 character n-gram fields (lower
+# case) for autocompletion: a word matches when it is a 2-10 character substring of the
+# lower-cased value. Field -> SQL expression of that value.
+NGRAM_FIELDS: dict[str, str] = {
+    "name_ngram": "lower(COALESCE(name, ''))",
+    "title_ngram": "lower(COALESCE(doc ->> 'title', ''))",
+}
+NGRAM_MIN, NGRAM_MAX = 2, 10
+
 TEXT_CONFIGS = ("french", "english", "simple")
 _ITEM_C = 'item COLLATE "C"'
 
@@ -215,6 +224,8 @@ class QueryCompiler:
         name = node.field
         if name is None or name == "text":
             return self._fulltext(node, "search_vector", rank=True)
+        if name in NGRAM_FIELDS:
+            return self._ngram(node, NGRAM_FIELDS[name])
         if is_text_field(name):
             vector = " || ".join(
                 f"to_tsvector('{cfg}', COALESCE(folded ->> {self.bind(name)}, ''))"
@@ -254,6 +265,19 @@ class QueryCompiler:
         if rank and self._collect_rank:
             self.rank_parts.append(tsquery)
         return f"{vector} @@ {tsquery}"
+
+    def _ngram(self, node: lucene.Term, value: str) -> str:
+        """Substring match, as Solr's n-gram fields answer (query words split on white
+        space and lower-cased; each must be one of the value's 2-10 character grams)."""
+        text = node.text.lower()
+        if node.kind in ("prefix", "wildcard"):
+            pattern = wildcard_to_like(text + ("*" if node.kind == "prefix" else ""))
+            return f"{value} LIKE {self.bind('%' + pattern + '%')}"
+        words = text.split()
+        if not words or any(not NGRAM_MIN <= len(w) <= NGRAM_MAX for w in words):
+            return "FALSE"
+        return "(" + " AND ".join(
+            f"strpos({value}, {self.bind(word)}) > 0" for word in words) + ")"
 
     def _column_term(self, node: lucene.Term, column: str, kind: str) -> str:
         if kind == "date":

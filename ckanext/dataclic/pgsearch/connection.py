@@ -9,6 +9,7 @@ runs unchanged.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -25,6 +26,21 @@ URL_OPTION = "ckanext.dataclic.pgsearch.url"
 _DEFAULT_FACET_LIMIT = 50
 
 
+# Control characters PostgreSQL refuses (NUL) or that no catalogue text holds; tab, line
+# feed and carriage return are ordinary white space.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _translate(message: str) -> str:
+    """``toolkit._`` within a request (the portal's language), the English text outside."""
+    try:
+        from ckan.plugins import toolkit as tk
+
+        return tk._(message)
+    except (RuntimeError, TypeError, AttributeError):
+        return message
+
+
 def _search_error(message: str) -> Exception:
     from ckan.lib.search.common import SearchError
 
@@ -35,6 +51,25 @@ def _sort_error(detail: str) -> Exception:
     from ckan.lib.search.common import SearchQueryError
 
     return SearchQueryError(f'Invalid "sort" parameter: {detail}')
+
+
+def _refuse_control_characters(q: Any, params: Mapping[str, Any]) -> None:
+    """A search parameter holding a control character is refused before it reaches
+    PostgreSQL (which rejects NUL with an error CKAN would turn into a 500)."""
+    from ckan.lib.search.common import SearchQueryError
+
+    for name, value in [("q", q), *params.items()]:
+        for item in _as_list(value):
+            if isinstance(item, str) and _CONTROL.search(item):
+                message = _translate("Invalid search: the parameter {name} holds a control "
+                                     "character (such as NUL), which is not allowed")
+                raise SearchQueryError(message.format(name=name[:40]))
+
+
+def _unavailable(error: Exception) -> Exception:
+    log.error("Search index database is unreachable: %s", error)
+    return _search_error(_translate(
+        "The search service is unavailable at the moment; try again in a few minutes"))
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -112,10 +147,13 @@ class PgSearchConnection:
     # --- search -------------------------------------------------------------------------
     def search(self, q: str | None = None, search_handler: str | None = None,
                **params: Any) -> pysolr.Results:
+        _refuse_control_characters(q, params)
         try:
             return self._search(q, params)
         except lucene.QuerySyntaxError as error:
             raise _search_error(f"Invalid search query: {error}") from error
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+            raise _unavailable(error) from error
         except sa.exc.DBAPIError as error:
             log.warning("Search query failed in PostgreSQL: %s", error)
             detail = str(getattr(error, "orig", error)).strip().splitlines()[0]

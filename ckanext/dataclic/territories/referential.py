@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
-from .codes import PerimeterError, PerimeterId, normalise_code, parse_perimeter_id
+from .codes import N_, PerimeterError, PerimeterId, normalise_code, parse_perimeter_id, shown
 from .search import SearchIndex, SearchResult
 
 ParentRef = tuple[str, str, str]
@@ -294,9 +294,8 @@ class Referential:
                 _remember(self._perimeter_cache, resolved.id, resolved, MAX_CACHED_PERIMETERS)
         return resolved
 
-    def _unknown(self, what: str, code: str) -> PerimeterError:
-        return PerimeterError(f"Unknown {what} {code!r} in the {self.vintage} referential",
-                              field="code")
+    def _unknown(self, template: str, code: str) -> PerimeterError:
+        return PerimeterError(template, field="code", code=shown(code), vintage=self.vintage)
 
     def _commune_or_arrondissement(self, code: str) -> Commune:
         commune = self.communes.get(code) or self.arrondissements.get(code)
@@ -304,19 +303,19 @@ class Referential:
             return commune
         if code.startswith("20") and code.isdigit():
             raise PerimeterError(
-                f"Commune code {code!r} uses Corsica's former numbering; use 2A or 2B "
-                f"(e.g. 2A{code[2:]})",
-                field="code",
+                N_("Commune code {code} uses Corsica's former numbering; use 2A or 2B "
+                   "(e.g. {example})"),
+                field="code", code=shown(code), example=f"2A{code[2:]}",
             )
         item = self.attached.get(code)
         if item is not None:
             current = self.communes[item.commune_code]
             raise PerimeterError(
-                f"Commune {code!r} is no longer a commune: it is part of {current.code} "
-                f"({current.name}); use commune:{current.code}",
-                field="code",
+                N_("Commune {code} is no longer a commune: it is part of {current} "
+                   "({name}); use commune:{current}"),
+                field="code", code=shown(code), current=current.code, name=current.name,
             )
-        raise self._unknown("commune", code)
+        raise self._unknown(N_("Unknown commune {code} in the {vintage} referential"), code)
 
     def _resolve_parsed(self, parsed: PerimeterId) -> Perimeter:
         kind, code = parsed.kind, parsed.code
@@ -334,18 +333,20 @@ class Referential:
         if kind == "epci":
             epci = self.epcis.get(code)
             if epci is None:
-                raise self._unknown("EPCI SIREN", code)
+                raise self._unknown(N_("Unknown EPCI SIREN {code} in the {vintage} referential"),
+                                    code)
             members = [self.communes[c] for c in epci.members if c in self.communes]
             return self._perimeter(parsed, epci.name, list(epci.members),
                                    self._parents_of_many(members, with_epci=False))
         if kind == "departement":
             if code not in self.departements:
-                raise self._unknown("département", code)
+                raise self._unknown(
+                    N_("Unknown département {code} in the {vintage} referential"), code)
             name, region = self.departements[code]
             parents = [("region", region, self.regions.get(region, region))]
             return self._perimeter(parsed, name, self._by_departement.get(code, []), parents)
         if code not in self.regions:
-            raise self._unknown("région", code)
+            raise self._unknown(N_("Unknown région {code} in the {vintage} referential"), code)
         return self._perimeter(parsed, self.regions[code], self._by_region.get(code, []), [])
 
     def _perimeter(
