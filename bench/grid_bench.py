@@ -47,6 +47,7 @@ HORIZONS = ["H1", "H2", "H3"]
 def land_mask() -> np.ndarray:
     """South-up land mask: cells whose centre falls in a commune (like SAFRAN's ~9,000)."""
     import shapely
+
     from ckanext.dataclic.extract.spatial import reproject
     from ckanext.dataclic.territories.embedded import read_contours
 
@@ -151,6 +152,7 @@ class France:
 
 def communes_gdf():
     import geopandas as gpd
+
     from ckanext.dataclic.extract.spatial import reproject
     from ckanext.dataclic.territories.embedded import read_contours
 
@@ -215,8 +217,18 @@ def child(argv: list[str]) -> None:
     name, *args = argv
     extra = {"dataclic": task_dataclic, "exactextract": task_exactextract,
              "rasterstats": task_rasterstats}[name](*args)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"wall": time.perf_counter() - started, "rss_mib": rss, **extra}))
+    print(json.dumps({"wall": time.perf_counter() - started, "rss_mib": peak_rss_mib(),
+                      **extra}))
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS (VmHWM). Not getrusage's ru_maxrss: Linux carries that over
+    fork and exec, so a child would report its parent's (large) peak."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run(*args: str) -> dict:
@@ -250,12 +262,19 @@ def main() -> None:
                         help="indicator layers given to exactextract and rasterstats (time "
                              "scaled to all 45)")
     parser.add_argument("--folder", type=Path, help="scratch folder (default: a temp one)")
+    parser.add_argument("--only", default="ind,peers,daily,daily-peer,epci",
+                        help="groups to run: ind (dataclic, indicator file), peers "
+                             "(exactextract, rasterstats), daily (dataclic, daily file), "
+                             "daily-peer (exactextract, daily), epci (console script)")
     args = parser.parse_args()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="grid-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     steps = 365 * args.years
     t = time.perf_counter()
-    base = base_dataset(land_mask())
+    land_path = folder / "land.npy"
+    if not land_path.exists():
+        np.save(land_path, land_mask())
+    base = base_dataset(np.load(land_path))
     ind_nc, daily_nc = folder / "indicators.nc", folder / "tasmaxAdjust_day.nc"
     layers = write_indicators(ind_nc, base)
     write_geotiff(folder / "indicators.tif", layers[:args.ee_bands])
@@ -285,16 +304,20 @@ def main() -> None:
 
     import shutil
 
-    shutil.rmtree(cache, ignore_errors=True)
-    cache.mkdir()
-    add("dataclic stats, cold (weights + 45 layers)", "computed, not written",
-        run("dataclic", str(ind_nc), str(cache), ""))
-    add("dataclic stats, cached weights (45 layers)", "computed, not written",
-        run("dataclic", str(ind_nc), str(cache), ""))
-    add("dataclic stats, cached weights (45 layers)", "wide CSV written",
-        run("dataclic", str(ind_nc), str(cache), str(folder / "france_wide.csv")))
+    only = set(args.only.split(","))
+    if "ind" in only:
+        shutil.rmtree(cache, ignore_errors=True)
+        cache.mkdir()
+        add("dataclic stats, cold (weights + 45 layers)", "computed, not written",
+            run("dataclic", str(ind_nc), str(cache), ""))
+        add("dataclic stats, cached weights (45 layers)", "computed, not written",
+            run("dataclic", str(ind_nc), str(cache), ""))
+        add("dataclic stats, cached weights (45 layers)", "wide CSV written",
+            run("dataclic", str(ind_nc), str(cache), str(folder / "france_wide.csv")))
     n = len(layers)
-    add(f"exactextract 0.3 (GeoTIFF, {args.ee_bands} bands) x {n / args.ee_bands:g}",
+    rs: dict = {}
+    if "peers" in only:
+        add(f"exactextract 0.3 (GeoTIFF, {args.ee_bands} bands) x {n / args.ee_bands:g}",
         "mean/min/max/count, scaled", run("exactextract", str(folder / "indicators.tif")),
         n / args.ee_bands)
     rs = run("rasterstats", str(folder / "indicators.tif"))
@@ -303,7 +326,7 @@ def main() -> None:
     cache.mkdir()
     add(f"dataclic stats, cold, daily ({steps} steps)", "computed, not written",
         run("dataclic", str(daily_nc), str(cache), ""))
-    add(f"dataclic stats, cached weights, daily", "computed, not written",
+    add("dataclic stats, cached weights, daily", "computed, not written",
         run("dataclic", str(daily_nc), str(cache), ""))
     ee = run("exactextract", str(folder / "daily_part.tif"))
     add(f"exactextract ({args.ee_daily_bands} bands) x {steps / args.ee_daily_bands:.0f}",
@@ -315,8 +338,9 @@ def main() -> None:
         add(label, "CLI, long CSV (all steps)",
             run_cli("extract", str(daily_nc), "-t", "epci:243300316", "--mode", "stats",
                     "-o", str(folder / "bm_daily.csv"), "--threshold", "308.15"))
-    print(f"\nrasterstats left {rs.get('empty', '?')} of ~34,900 communes without a value "
-          "(no cell centre inside).")
+    if rs:
+        print(f"\nrasterstats left {rs.get('empty', '?')} of ~34,900 communes without a "
+              "value (no cell centre inside).")
     print("\n| task | output | wall (s) | peak RSS (MiB) |\n|---|---|---:|---:|")
     for label, what, res, scale in rows:
         if "wall" in res:
