@@ -112,8 +112,9 @@ def north_up_geotiff(path: Path, *, crs: str | None = "EPSG:2154", bands: int = 
         c = np.arange(nx)[None, :]
         arrays.append((20.0 + ((r * 3 + c * 5) % 23) * 0.5 + b * 4.0 +
                        np.cos(r + c) * 0.01).astype(np.float32))
-    profile = dict(driver="GTiff", width=nx, height=ny, count=bands, dtype="float32",
-                   transform=from_origin(x_min, y_max, res, res), nodata=-9999.0)
+    profile = {"driver": "GTiff", "width": nx, "height": ny, "count": bands,
+               "dtype": "float32", "transform": from_origin(x_min, y_max, res, res),
+               "nodata": -9999.0}
     if crs:
         profile["crs"] = crs
     with rasterio.open(path, "w", **profile) as dst:

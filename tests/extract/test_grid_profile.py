@@ -10,8 +10,7 @@ import sys
 import pytest
 
 from ckanext.dataclic.extract.errors import ExtractionError
-from ckanext.dataclic.extract.grid.profile import (GridOverrides, GridProfile,
-                                                   detect_grid_profile)
+from ckanext.dataclic.extract.grid.profile import GridOverrides, GridProfile, detect_grid_profile
 
 from . import grid_fixtures as gf
 

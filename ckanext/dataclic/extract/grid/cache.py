@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import ExtractionError
 from .spec import GridSpec
 from .weights import coverage_matrix
 
 CACHE_FORMAT = 1
+COMMUNES_PER_BATCH = 4000
 
 
 def referential_key(referential: Any) -> str:
@@ -98,21 +100,28 @@ class WeightStore:
         return self.matrix[idx], self.areas[idx]
 
     def _compute(self, codes: list[str], geoms: list[Any]) -> tuple[Any, Any]:
+        """Rows for ``codes``, by batches of communes (reprojected copies stay small)."""
         import numpy as np
         import shapely
+        from scipy import sparse
 
         from ..spatial import reproject
 
-        present = np.array([g is not None for g in geoms])
-        if not present.any():
+        if all(g is None for g in geoms):
             raise ExtractionError("No commune contour is known for this perimeter")
-        arr = np.array([g if g is not None else shapely.Polygon() for g in geoms], dtype=object)
-        if self.grid.crs != "EPSG:4326":
-            arr = reproject(arr, "EPSG:4326", self.grid.crs)
-        invalid = ~shapely.is_valid(arr)
-        if invalid.any():
-            arr[invalid] = shapely.make_valid(arr[invalid])
-        return coverage_matrix(self.grid, arr), shapely.area(arr)
+        parts, areas = [], []
+        for s in range(0, len(geoms), COMMUNES_PER_BATCH):
+            batch = [g if g is not None else shapely.Polygon()
+                     for g in geoms[s:s + COMMUNES_PER_BATCH]]
+            arr = np.array(batch, dtype=object)
+            if self.grid.crs != "EPSG:4326":
+                arr = reproject(arr, "EPSG:4326", self.grid.crs)
+            invalid = ~shapely.is_valid(arr)
+            if invalid.any():
+                arr[invalid] = shapely.make_valid(arr[invalid])
+            parts.append(coverage_matrix(self.grid, arr))
+            areas.append(shapely.area(arr))
+        return sparse.vstack(parts, format="csr"), np.concatenate(areas)
 
     def _save(self) -> None:
         import numpy as np

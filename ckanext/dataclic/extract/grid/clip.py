@@ -8,6 +8,7 @@ other inputs are written as CF NetCDF from the profile.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,8 @@ def _crs_attrs(crs: str) -> dict[str, Any]:
 
     parsed = CRS.from_user_input(crs)
     attrs: dict[str, Any] = {}
-    try:
+    with contextlib.suppress(Exception):  # no CF form: the WKT below is enough
         attrs.update({k: v for k, v in parsed.to_cf().items() if k != "crs_wkt"})
-    except Exception:  # noqa: BLE001 - no CF form: the WKT below is enough
-        pass
     wkt = parsed.to_wkt()
     attrs["crs_wkt"] = wkt
     attrs["spatial_ref"] = wkt

@@ -49,8 +49,8 @@ class GridReport:
         lines = [f"perimeter: {self.perimeter}  mode: {self.mode}  format: {self.output_format}",
                  f"grid: {self.grid} ({self.crs})",
                  f"variables: {', '.join(self.variables)}",
-                 f"communes: {self.communes}  grid cells used: {self.cells_used}  "
-                 f"layers: {self.layers}"]
+                 (f"communes: {self.communes}  grid cells used: {self.cells_used}  "
+                  f"layers: {self.layers}")]
         if self.mode == "stats":
             lines.append(f"rows written: {self.rows_written}")
             lines.append("coverage weights: " + ("from the cache" if self.weights_cached and

@@ -16,7 +16,7 @@ def _open(path: Path) -> Any:
 
     try:
         return rasterio.open(path)
-    except Exception as exc:  # noqa: BLE001 - rasterio raises RasterioIOError and others
+    except Exception as exc:
         raise ExtractionError(f"Cannot read {path.name} as GeoTIFF") from exc
 
 

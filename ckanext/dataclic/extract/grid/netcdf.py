@@ -8,9 +8,10 @@ read by neither GDAL nor pyproj. It is EPSG:27572.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import ExtractionError
 from .profile import GridOverrides, GridProfile, GridVariable, format_label
@@ -33,9 +34,9 @@ def open_netcdf(path: Path) -> Iterator[Any]:
     except (ValueError, TypeError):
         try:  # an undecodable calendar: keep raw times
             ds = xr.open_dataset(path, decode_times=False)
-        except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
+        except Exception as exc:
             raise ExtractionError(f"Cannot read {path.name} as NetCDF: {exc}") from exc
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ExtractionError(f"Cannot read {path.name} as NetCDF: {exc}") from exc
     try:
         yield ds
@@ -248,7 +249,7 @@ class NetcdfSource:
 
         try:
             self.ds = xr.open_dataset(path, decode_times=False)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise ExtractionError(f"Cannot read {path.name} as NetCDF: {exc}") from exc
 
     def close(self) -> None:

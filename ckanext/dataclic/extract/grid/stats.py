@@ -96,6 +96,10 @@ def iterate_blocks(source: Any, profile: Any, weights: LocalWeights, variables: 
         return
     r0, r1, c0, c1 = weights.window
     cells = (r1 - r0) * (c1 - c0)
+    # Bytes per layer: the block and its masks, the gathered cell values (min/max) and
+    # the statistics of every unit.
+    units, nnz = weights.matrix.shape[0], weights.matrix.nnz
+    per_layer = 8 * (4 * cells + 2 * nnz + 8 * units)
     totals = {v: layer_count([len(profile.dimensions[d]) for d in profile.variable(v).dims])
               for v in variables}
     grand, done = sum(totals.values()), 0
@@ -103,7 +107,7 @@ def iterate_blocks(source: Any, profile: Any, weights: LocalWeights, variables: 
         total = totals[name]
         var = profile.variable(name)
         inner = layer_count([len(profile.dimensions[d]) for d in var.dims[1:]])
-        per_block = max(1, BLOCK_BYTES // (8 * 4 * max(cells, 1)))
+        per_block = max(1, BLOCK_BYTES // per_layer)
         per_block = max(inner, per_block // inner * inner) if per_block >= inner else per_block
         for start in range(0, total, per_block):
             stop = min(total, start + per_block)
