@@ -142,6 +142,10 @@ COMMON_KEYS: dict[str, Check] = {
     "local_copy": _boolean,
     "local_copy_max_bytes": _positive_int,
     "max_datasets": _positive_int,
+    # Territorial harvest (the perimeter is checked against the referential by the
+    # territorial harvest itself).
+    "perimeter": _text,
+    "theme": _text,
 }
 
 
