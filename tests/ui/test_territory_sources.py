@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from ckan.tests import factories
 from ckan.tests.helpers import call_action
-
 from harvesters.conftest import HARVEST_PLUGINS, run_job
 from harvesters.fixture_server import FixtureServer, Reply
 
