@@ -22,11 +22,15 @@ def _context() -> dict[str, Any]:
             "auth_user_obj": user if authenticated else None}
 
 
-def _organisations(context: dict[str, Any]) -> list[dict[str, str]]:
-    listed = tk.get_action("organization_list")(dict(context), {"all_fields": True,
-                                                                "limit": 1000})
-    return [{"id": o["id"], "name": o["name"], "title": o.get("display_name") or o["name"]}
-            for o in listed]
+def _organisations() -> list[dict[str, str]]:
+    """Every active organisation (the page is for sysadmins; organization_list with all
+    fields would stop at 25)."""
+    from ckan import model
+
+    rows = (model.Session.query(model.Group)
+            .filter_by(is_organization=True, state="active")
+            .order_by(model.Group.title, model.Group.name).all())
+    return [{"id": g.id, "name": g.name, "title": g.title or g.name} for g in rows]
 
 
 def index() -> Any:
@@ -74,7 +78,7 @@ def index() -> Any:
         status = 400 if request.method == "POST" or perimeter else status
     page = tk.render("dataclic/territory_sources.html", extra_vars={
         "plan": plan, "error": error, "outcomes": outcomes, "perimeter": perimeter,
-        "organisations": _organisations(context), "owner_org": org,
+        "organisations": _organisations(), "owner_org": org,
         "frequencies": FREQUENCIES, "frequency": frequency.upper(),
         "chosen_sources": chosen_sources, "chosen_themes": chosen_themes,
         "harvest_enabled": _harvest_enabled(),

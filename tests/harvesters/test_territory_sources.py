@@ -203,3 +203,24 @@ def test_page_refuses_an_unknown_territory_in_french(app, org):
         "perimeter": BORDEAUX_METROPOLE, "owner_org": org["name"]})
     assert nothing.status_code == 400
     assert "Tick at least one source" in nothing.get_data(as_text=True)
+
+
+@pytest.mark.ckan_config("ckanext.dataclic.default_perimeter", BORDEAUX_METROPOLE)
+def test_page_works_for_another_territory(app, org):
+    from ckan.tests import factories
+
+    sysadmin = factories.SysadminWithToken()
+    headers = {"Authorization": sysadmin["token"]}
+    page = app.get(PAGE, headers=headers, query_string={"perimeter": "commune:33063"})
+    body = page.get_data(as_text=True)
+    assert "Sources for Bordeaux" in body and "Sources for Bordeaux Métropole" not in body
+    assert 'name="perimeter" value="commune:33063"' in body
+    entry = next(e for e in catalogue() if e["theme"] == "air")
+    app.post(PAGE, headers=headers, data={"perimeter": "commune:33063", "source": entry["name"],
+                                          "owner_org": org["name"]})
+    app.post(PAGE, headers=headers, data={"source": entry["name"], "owner_org": org["name"]})
+    # One source per territory: the commune's and the portal's.
+    assert sorted(s["config"]["perimeter"] for s in harvest_sources()) == [
+        "commune:33063", BORDEAUX_METROPOLE]
+    bad = app.get(PAGE, headers=headers, query_string={"perimeter": "region:99"}, status=400)
+    assert "Unknown territory" in bad.get_data(as_text=True)
