@@ -4,6 +4,10 @@
 source's method for the territory; POST (CSRF-protected by CKAN's form protection) creates the
 ticked sources through :mod:`ckanext.dataclic.harvesters.territory_sources`, the same function
 the ``ckan dataclic sources add-territory`` command calls.
+
+The POST's CSRF token is also checked here: CKAN 2.12 exempts a view from its CSRF protection
+for the rest of the process as soon as one request reaches it with an API token
+(``csrf.exempt`` in ``ckan_before_request``), so the page does not rely on that alone.
 """
 from __future__ import annotations
 
@@ -33,6 +37,24 @@ def _organisations() -> list[dict[str, str]]:
     return [{"id": g.id, "name": g.name, "title": g.title or g.name} for g in rows]
 
 
+def _csrf_refused() -> str:
+    """A translated reason when a cookie-authenticated POST lacks a valid CSRF token."""
+    from flask import current_app
+    from flask_wtf.csrf import ValidationError as CSRFError
+    from flask_wtf.csrf import validate_csrf
+
+    if tk.g.get("login_via_auth_header") or not current_app.config.get("WTF_CSRF_ENABLED"):
+        return ""
+    field = current_app.config.get("WTF_CSRF_FIELD_NAME") or "csrf_token"
+    token = request.form.get(field) or request.headers.get("X-CSRFToken") or ""
+    try:
+        validate_csrf(token)
+    except CSRFError:
+        return tk._("The form has expired or did not come from this site: reload the page "
+                    "and try again.")
+    return ""
+
+
 def index() -> Any:
     from ckanext.dataclic.harvesters.territory_sources import (
         DEFAULT_FREQUENCY,
@@ -48,6 +70,10 @@ def index() -> Any:
     except tk.NotAuthorized:
         return tk.abort(403, tk._("Only sysadmins may add harvest sources for the territory."))
 
+    if request.method == "POST":
+        refused = _csrf_refused()
+        if refused:
+            return tk.abort(400, refused)
     form = request.form if request.method == "POST" else request.args
     perimeter = (form.get("perimeter") or "").strip()
     chosen_sources = form.getlist("source")

@@ -182,7 +182,15 @@ def test_tick_two_sources_create_harvest_and_see_the_home_block(portal, browser,
         box = browser.find_element(By.CSS_SELECTOR, f"tr[data-source='{name}'] input")
         assert box.get_attribute("disabled") is not None
 
-    # The form is CSRF-protected: the same POST with the session cookie but no token fails.
+    # The form is CSRF-protected: the same POST with the session cookie but no token fails,
+    # even after a request with an API token (CKAN then exempts the view from its own check).
+    token = call_action("api_token_create", {"user": sysadmin["name"], "ignore_auth": True},
+                        user=sysadmin["name"], name="territory-test")["token"]
+    with pytest.raises(urllib.error.HTTPError) as empty:
+        urllib.request.urlopen(urllib.request.Request(
+            portal + PAGE, method="POST", headers={"Authorization": token},
+            data=b"perimeter=epci%3A243300316"), timeout=60)
+    assert empty.value.code == 400   # nothing ticked: refused, but CKAN's exemption is set
     cookies = "; ".join(f"{c['name']}={c['value']}" for c in browser.get_cookies())
     forged = urllib.request.Request(
         portal + PAGE, method="POST", headers={"Cookie": cookies},
