@@ -60,7 +60,11 @@ configure() {
         "sqlalchemy.url=$DATACLIC_PG_URL/$db" \
         "ckan.redis.url=$DATACLIC_REDIS_URL/0?socket_timeout=86400" \
         "ckan.site_url=http://127.0.0.1:$PORT" \
-        "ckan.site_title=Dataclic (demo)" \
+        "ckan.site_title=Données vertes — Bordeaux Métropole" \
+        "ckan.site_description=Portail de démonstration de ckanext-dataclic" \
+        "ckan.site_intro_text=Les données environnementales de Bordeaux Métropole : biodiversité, climat, énergie, risques, eau, occupation des sols et air, découpées pour le territoire à partir des sources nationales." \
+        "ckanext.dataclic.default_perimeter=epci:243300316" \
+        "ckan.max_resource_size=2048" \
         "ckan.storage_path=$RUN/storage" \
         "ckan.plugins=dataclic_pgsearch dataclic $HARVESTERS harvest activity" \
         "ckan.harvest.mq.type=redis" \

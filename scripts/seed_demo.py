@@ -6,6 +6,9 @@ Datasets, built from the embedded territory referential (no network needed):
 - ``communes-de-france``: a CSV of every commune with its population, keyed by INSEE code;
 - ``contours-communes-gironde``: a GeoPackage of the commune contours of Gironde.
 Their extraction profiles are detected at once, so extraction works right away.
+Then the population of the portal's territory (``ckanext.dataclic.default_perimeter``,
+Bordeaux Métropole in the demo) is extracted and published through ``dataclic_publish``, so
+the home page's "Data for <territory>" block has a dataset to show.
 
 Idempotent: what exists already is left as it is.
 """
@@ -30,6 +33,7 @@ def main(ini: str) -> None:
         ensure_organisation(portal)
         ensure_datasets(portal)
         ensure_demo_files()
+        ensure_territory_extract()
 
 
 def ensure_organisation(portal) -> None:
@@ -131,6 +135,35 @@ def ensure_demo_files() -> None:
         _gironde_geopackage(ref, gpkg_path)
         _add_file(name, gpkg_path, "communes-gironde.gpkg", "GPKG",
                   "Contours des communes de la Gironde (WGS84).")
+
+
+def ensure_territory_extract() -> None:
+    """The population CSV cut to the portal's territory, published with its provenance."""
+    import ckan.plugins.toolkit as tk
+    from ckan import model
+
+    from ckanext.dataclic.extraction import service
+
+    perimeter = (tk.config.get("ckanext.dataclic.default_perimeter") or "").strip()
+    if not perimeter:
+        return
+    territory = tk.get_action("dataclic_territory_show")(_site_context(), {"id": perimeter})
+    source = tk.get_action("package_show")(_site_context(), {"id": "communes-de-france"})
+    name = service.slug(f"{source['name']} {territory['name']}")
+    try:
+        tk.get_action("package_show")(_site_context(), {"id": name})
+        return
+    except tk.ObjectNotFound:
+        pass
+    (resource,) = [r for r in source["resources"] if r["name"] == "population-communes.csv"]
+    context = {**_site_context(), "auth_user_obj": model.User.get(_site_context()["user"])}
+    record = tk.get_action("dataclic_extract")(dict(context), {
+        "resource_id": resource["id"], "perimeter": territory["id"], "format": "csv"})
+    if record["status"] != "done":   # small uploads are cut within the call; else run it here
+        service.run(record["id"])
+    published = tk.get_action("dataclic_publish")(dict(context), {
+        "id": record["id"], "owner_org": "demo"})
+    print(f"seed: published {published['package_name']} for {territory['name']}")
 
 
 def _gironde_geopackage(ref: Any, path: Path) -> None:

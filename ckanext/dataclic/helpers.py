@@ -315,7 +315,10 @@ def provenance_keys() -> list[str]:
 
 
 def get_helpers() -> dict[str, Callable[..., Any]]:
+    from ckanext.dataclic import home
+
     return {
+        **home.get_helpers(),
         "dataclic_extraction_panel": extraction_panel,
         "dataclic_default_perimeter": default_perimeter,
         "dataclic_home_territory_link": home_territory_link,

@@ -50,4 +50,6 @@ dataclic.add_url_rule("/dataclic/extraction/<id>/download", view_func=download,
 
 
 def get_blueprints() -> list[Blueprint]:
-    return [dataclic]
+    from ckanext.dataclic.admin_views import territory_sources
+
+    return [dataclic, territory_sources]

@@ -94,3 +94,50 @@ def add_source(name: str, org: str | None, frequency: str, config_json: str | No
             tk._("The harvest source was refused: {details}").format(details=details)) from None
     click.echo(tk._("Created harvest source {name} ({type}) for {url}").format(
         name=created["name"], type=entry.harvester, url=entry.url))
+
+
+@sources.command("add-territory")
+@click.option("--perimeter", help="Territory as kind:code (epci:243300316, commune:33063…); "
+              "default: the portal's ckanext.dataclic.default_perimeter.")
+@click.option("--theme", "themes", multiple=True,
+              help="Only the sources of this theme (repeatable); default: every source.")
+@click.option("--source", "names", multiple=True,
+              help="Only this catalogue source (repeatable).")
+@click.option("--org", help="Organisation (name or id) that will own the harvested datasets.")
+@click.option("--frequency", type=click.Choice(FREQUENCIES, case_sensitive=False),
+              default="MONTHLY", show_default=True, help="How often the sources are harvested.")
+def add_territory(perimeter: str | None, themes: tuple[str, ...], names: tuple[str, ...],
+                  org: str | None, frequency: str) -> None:
+    """Create, for one territory, the harvest sources of the curated catalogue (all of it, or
+    the given themes or sources), with the config keys perimeter and theme set. Sources that
+    exist already for the territory are left as they are."""
+    from ckan.plugins import toolkit as tk
+
+    from .territory_sources import TerritorySourceError, add_territory_sources
+
+    site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})
+    context = {"user": site_user["name"], "ignore_auth": True}
+    try:
+        territory, outcomes = add_territory_sources(
+            context, perimeter=perimeter, names=list(names), themes=list(themes), org=org,
+            frequency=frequency)
+    except TerritorySourceError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(tk._("Territory: {name} ({id})").format(name=territory.name, id=territory.id))
+    for outcome in outcomes:
+        if outcome.status == "created":
+            click.echo(tk._("created  {source} ({title})").format(
+                source=outcome.source_name, title=outcome.entry.title))
+        elif outcome.status == "exists":
+            click.echo(tk._("exists   {source} ({title})").format(
+                source=outcome.source_name, title=outcome.entry.title))
+        else:
+            click.echo(tk._("failed   {name}: {message}").format(
+                name=outcome.entry.name, message=outcome.message), err=True)
+    created = sum(o.status == "created" for o in outcomes)
+    existing = sum(o.status == "exists" for o in outcomes)
+    failed = sum(o.status == "failed" for o in outcomes)
+    click.echo(tk._("{created} created, {existing} already there, {failed} failed").format(
+        created=created, existing=existing, failed=failed))
+    if failed:
+        raise click.exceptions.Exit(1)

@@ -19,8 +19,15 @@ def dataclic_territory_show(context: dict[str, Any], data_dict: dict[str, Any]) 
     return {"success": True}
 
 
+def dataclic_territory_sources(context: dict[str, Any], data_dict: dict[str, Any]) -> dict:
+    """Only sysadmins (who pass every check) may create the territory's harvest sources."""
+    return {"success": False, "msg": tk._("Only sysadmins may add harvest sources for the "
+                                          "territory.")}
+
+
 def get_auth_functions() -> dict[str, Callable[..., Any]]:
     return {
         "dataclic_territory_search": dataclic_territory_search,
         "dataclic_territory_show": dataclic_territory_show,
+        "dataclic_territory_sources": dataclic_territory_sources,
     }
