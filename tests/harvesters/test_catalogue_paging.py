@@ -165,5 +165,5 @@ def test_hubeau_answers_over_20000_records_are_split_by_departement(server, org)
     assert sorted(r["code_bss"] for r in rows) == sorted(
         s["code_bss"] for s in stations if s["code_departement"])
     assert "the API counts 20101 records" in dataset["notes"]
-    assert "1 records without a département are not included" in dataset["notes"]
+    assert "Not included: 1 record(s) without a département." in dataset["notes"]
     assert not any("page=5" in r and "code_departement" not in r for r in server.requests)

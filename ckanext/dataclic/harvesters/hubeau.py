@@ -88,7 +88,7 @@ class HubeauHarvester(PagedApiHarvester):
             notes.append(
                 f"Read département by département ({SPLIT_PARAM}): the API counts {national} "
                 f"records, over the {PAGE_WINDOW} its paging reaches in one query."
-                + (f" {national - read} records without a département are not included."
+                + (f" Not included: {national - read} record(s) without a département."
                    if read < national else "")
             )
 
