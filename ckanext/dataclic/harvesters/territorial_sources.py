@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from ckanext.dataclic.extract.profile import CODE_COLUMN_NAMES
+
 from .base import DatasetDraft
 from .local_cut import GEO_OUTPUTS, code_overrides
 from .metered import Meter, download, new_file
@@ -22,8 +24,9 @@ from .server_filters import (
 )
 from .territorial import Part, Plan
 
-CODE_CANDIDATES = ["code_insee", "codeinsee", "code_commune", "code_commune_station",
-                   "code_commune_site", "insee_com", "insee", "code_insee_ban", "codgeo"]
+# Hub'Eau names its code columns after the object (station, site); then every name the
+# engine's profile detection knows.
+CODE_CANDIDATES = ["code_commune_station", "code_commune_site", *CODE_COLUMN_NAMES]
 CSV_OUTPUT = ("csv",)
 
 
