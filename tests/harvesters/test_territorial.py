@@ -441,3 +441,35 @@ def test_a_dataset_gone_at_the_source_is_deleted_or_kept(server, org, delete_mod
     else:
         assert show(gone)["state"] == "active"
         assert "dataclic_removed_at_source" in extras(show(gone))
+
+
+@pytest.mark.parametrize("honour", [True, False], ids=["filtering", "ignoring"])
+def test_hubeau_endpoint_without_commune_parameter_uses_bbox_and_coordinates(server, org,
+                                                                             honour):
+    """Real-time observations have no commune parameter: ``bbox`` on the server, then each
+    row's coordinates against the territory's contours."""
+    rows = [{"code_entite": f"O{code}", "longitude": lon, "latitude": lat,
+             "resultat_obs": 12.5} for code, lon, lat in fx.commune_points()]
+    path = "/api/v2/hydrometrie/observations_tr"
+
+    def route(query: dict[str, list[str]]) -> Reply:
+        selected = rows
+        if honour and "bbox" in query:
+            west, south, east, north = (float(v) for v in query["bbox"][0].split(","))
+            selected = [r for r in rows
+                        if west <= r["longitude"] <= east and south <= r["latitude"] <= north]
+        return Reply.json({"count": len(selected), "data": selected, "next": None})
+
+    server.routes[path] = route
+    expected = sorted(f"O{code}" for code, _x, _y in fx.commune_points()
+                      if code in fx.epci_members())
+    endpoint = "v2/hydrometrie/observations_tr"
+    source = make_source(server.url + "/api/", "dataclic_hubeau",
+                         {"endpoints": [endpoint], "perimeter": BM}, org)
+    report = run_job(source["id"])
+    assert statuses(report) == {endpoint: "added"}, report
+    dataset = show(report["objects"][endpoint]["package_id"])
+    check_provenance(dataset, "server-filter", len(expected))
+    data = [r for r in dataset["resources"] if r["format"] == "CSV"]
+    assert sorted(r["code_entite"] for r in csv_rows(data[0])) == expected
+    assert all("bbox=" in r for r in server.requests if "observations_tr" in r)
