@@ -263,6 +263,10 @@ def test_reharvest_rewrites_only_what_changed_and_follows_the_referential(server
     assert "404" in badge["dataclic_refresh_message"]
     server.routes["/data-fair/api/v1/datasets/dpe03existant/lines"] = saved
     inside["etiquette_dpe"] = "Z"
+    # Same data as before the failure: rewritten once, to clear the failure badge.
+    assert statuses(run_job(source["id"])) == {"dpe03existant": "updated"}
+    assert extras(show(package_id))["dataclic_refresh_status"] == "ok"
+    assert statuses(run_job(source["id"])) == {"dpe03existant": "not modified"}
 
     # A new vintage moves a neighbouring commune into the EPCI: the next harvest has it.
     newcomer = next(c for c in fx.national_codes()
@@ -414,3 +418,58 @@ def test_ods_departement_code_list_is_split_into_several_exports(server, org):
     assert sorted(f["properties"]["nom"] for f in geojson["features"]) == expected
     csv_exports = [r for r in server.requests if "/exports/csv" in r]
     assert len(csv_exports) >= 3  # 500+ codes, at most 200 a request
+
+
+@pytest.mark.parametrize("delete_mode", ["delete", "keep"])
+def test_a_dataset_gone_at_the_source_is_deleted_or_kept(server, org, delete_mode):
+    rows = fx.dpe_lines(per_gironde=1)
+    fx.datafair_routes(server, rows, honour=True, ident="dpe03existant")
+    fx.datafair_routes(server, rows, honour=True, ident="dpe02neuf")
+    listed = [fx.datafair_meta("dpe03existant"), fx.datafair_meta("dpe02neuf")]
+    server.routes["/data-fair/api/v1/datasets"] = lambda q: Reply.json(
+        {"count": len(listed), "results": listed})
+    source = make_source(server.url + "/data-fair/api/v1", "dataclic_datafair",
+                         {"q": "dpe", "perimeter": BM, "delete_mode": delete_mode}, org)
+    first = run_job(source["id"])
+    assert statuses(first) == {"dpe03existant": "added", "dpe02neuf": "added"}
+    gone = first["objects"]["dpe02neuf"]["package_id"]
+    listed.pop()
+    second = run_job(source["id"])
+    assert statuses(second)["dpe02neuf"] == "deleted"
+    if delete_mode == "delete":
+        assert show(gone)["state"] == "deleted"
+    else:
+        assert show(gone)["state"] == "active"
+        assert "dataclic_removed_at_source" in extras(show(gone))
+
+
+@pytest.mark.parametrize("honour", [True, False], ids=["filtering", "ignoring"])
+def test_hubeau_endpoint_without_commune_parameter_uses_bbox_and_coordinates(server, org,
+                                                                             honour):
+    """Real-time observations have no commune parameter: ``bbox`` on the server, then each
+    row's coordinates against the territory's contours."""
+    rows = [{"code_entite": f"O{code}", "longitude": lon, "latitude": lat,
+             "resultat_obs": 12.5} for code, lon, lat in fx.commune_points()]
+    path = "/api/v2/hydrometrie/observations_tr"
+
+    def route(query: dict[str, list[str]]) -> Reply:
+        selected = rows
+        if honour and "bbox" in query:
+            west, south, east, north = (float(v) for v in query["bbox"][0].split(","))
+            selected = [r for r in rows
+                        if west <= r["longitude"] <= east and south <= r["latitude"] <= north]
+        return Reply.json({"count": len(selected), "data": selected, "next": None})
+
+    server.routes[path] = route
+    expected = sorted(f"O{code}" for code, _x, _y in fx.commune_points()
+                      if code in fx.epci_members())
+    endpoint = "v2/hydrometrie/observations_tr"
+    source = make_source(server.url + "/api/", "dataclic_hubeau",
+                         {"endpoints": [endpoint], "perimeter": BM}, org)
+    report = run_job(source["id"])
+    assert statuses(report) == {endpoint: "added"}, report
+    dataset = show(report["objects"][endpoint]["package_id"])
+    check_provenance(dataset, "server-filter", len(expected))
+    data = [r for r in dataset["resources"] if r["format"] == "CSV"]
+    assert sorted(r["code_entite"] for r in csv_rows(data[0])) == expected
+    assert all("bbox=" in r for r in server.requests if "observations_tr" in r)

@@ -205,9 +205,13 @@ def _ods(harvester: Any, content: dict[str, Any], config: dict[str, Any], source
     parts.append(Part("csv", ident, path, CSV_OUTPUT, method=method, detail=detail,
                       overrides=overrides, mode="filter" if overrides else "intersects"))
     if geo_field:
-        path, method, detail = ods_export(client, f"{exports}/geojson", perimeter, meter,
-                                          folder, ".geojson", code_field=code_field,
-                                          geo_field=geo_field, cap=cap)
+        try:
+            path, method, detail = ods_export(client, f"{exports}/geojson", perimeter, meter,
+                                              folder, ".geojson", code_field=code_field,
+                                              geo_field=geo_field, cap=cap)
+        except BaseException:
+            parts[0].staged.unlink(missing_ok=True)
+            raise
         parts.append(Part("geo", ident, path, GEO_OUTPUTS, method=method, detail=detail,
                           mode=config.get("cut", "intersects")))
     return Plan(_national_only(national), national.remote_url, parts)
