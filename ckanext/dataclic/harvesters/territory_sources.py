@@ -19,20 +19,11 @@ import ckan.plugins as p
 import ckan.plugins.toolkit as tk
 
 from .catalogue import GreenSource, load_catalogue
+from .territorial_sources import expected_method
 
 FREQUENCIES = ("MANUAL", "MONTHLY", "WEEKLY", "BIWEEKLY", "DAILY", "ALWAYS")
 DEFAULT_FREQUENCY = "MONTHLY"
 TERRITORIAL_KEYS = ("perimeter", "theme")
-# How each harvester gets a territory's slice: APIs that filter on the server, and udata,
-# whose resources are files cut locally by the engine.
-METHOD_BY_HARVESTER = {
-    "dataclic_datafair": "server-filter",
-    "dataclic_ods": "server-filter",
-    "dataclic_hubeau": "server-filter",
-    "dataclic_georisques": "server-filter",
-    "dataclic_wfs": "server-filter",
-    "dataclic_udata": "local-cut",
-}
 NAME_MAX = 100
 
 
@@ -97,7 +88,7 @@ def resolve_territory(perimeter: str | None) -> Territory:
 
 
 def _entry_view(entry: GreenSource, existing: dict[str, Any] | None) -> dict[str, Any]:
-    method = METHOD_BY_HARVESTER.get(entry.harvester, "local-cut")
+    method = expected_method(entry.harvester)
     return {
         "name": entry.name, "title": entry.title, "producer": entry.producer,
         "theme": entry.theme, "harvester": entry.harvester, "url": entry.url,
