@@ -254,7 +254,7 @@ def test_killed_worker_is_noticed_in_seconds_and_retried_on_another(
     print(f"\nA SIGKILLed worker was noticed {noticed_after:.1f} s after its death "
           "(worker_timeout 3 s)")
     assert shown["status"] == "queued", shown  # queued again, not failed
-    assert noticed_after < 30
+    assert noticed_after < 60  # seconds, not the former 300 s staleness
     # The partial download of the dead attempt is gone.
     assert not _partials(extraction_env), _partials(extraction_env)
     start_worker("rescuer")

@@ -8,6 +8,7 @@ from typing import Any
 
 import ckan.plugins.toolkit as tk
 
+from ckanext.dataclic.extraction.records import iso
 from ckanext.dataclic.extraction.settings import (
     FORMATS,
     TABULAR_FORMATS,
@@ -152,13 +153,9 @@ def profile_view(resource_id: str, record: dict[str, Any] | None) -> dict[str, A
         "formats": allowed_formats(profile) if record["status"] == "detected" else [],
         "geometric": bool(profile and profile.get("geometry", "none") != "none"),
         "corrected": bool(record.get("corrected")),
-        "updated": _iso(record.get("updated")),
+        "updated": iso(record.get("updated")),
     }
 
-
-
-def _iso(value: datetime.datetime | None) -> str | None:
-    return value.isoformat(timespec="seconds") if value else None
 
 
 def _invalid(field: str, message: str, **values: Any) -> tk.ValidationError:

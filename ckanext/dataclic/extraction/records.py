@@ -49,7 +49,7 @@ def download_url(extraction_id: str) -> str:
     return f"{site}{root}/dataclic/extraction/{extraction_id}/download"
 
 
-def _iso(value: datetime.datetime | None) -> str | None:
+def iso(value: datetime.datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") if value else None
 
 
@@ -78,9 +78,9 @@ def record_view(record: dict[str, Any], *, cached: bool = False) -> dict[str, An
         "download_url": download_url(record["id"]) if record["status"] == "done" else None,
         "filename": record.get("filename"),
         "size": record.get("size"),
-        "created": _iso(record["created"]),
-        "started": _iso(record.get("started")),
-        "finished": _iso(record.get("finished")),
+        "created": iso(record["created"]),
+        "started": iso(record.get("started")),
+        "finished": iso(record.get("finished")),
         "cached": cached,
     }
 
