@@ -15,6 +15,7 @@ POT="$I18N/$DOMAIN.pot"
 
 update() {
     "$BABEL" extract -F babel.cfg -k _ -k ungettext:1,2 -k ngettext:1,2 -k N_ \
+        -k gettext_default -k ngettext_default:1,2 \
         --add-comments=TRANSLATORS: --project=ckanext-dataclic --no-location --sort-output \
         -o "$POT" ckanext
     for lang in fr; do

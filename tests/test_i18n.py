@@ -17,7 +17,8 @@ METHOD_MAP = [
     ("**/assets/**.js", "javascript"),
     ("**.py", "python"),
 ]
-KEYWORDS = {"_": None, "ungettext": (1, 2), "ngettext": (1, 2), "N_": None}
+KEYWORDS = {"_": None, "ungettext": (1, 2), "ngettext": (1, 2), "N_": None,
+            "gettext_default": None, "ngettext_default": (1, 2)}
 
 
 def source_messages() -> set[str]:
