@@ -43,6 +43,15 @@ HARVEST_METHODS = [
     ("**.py", "python"),
 ]
 HARVESTER_MODULES = ("udata", "ods", "hubeau", "georisques", "wfs", "datafair")
+# Messages CKAN builds at run time for the harvest source search (templates/snippets/
+# search_result_text.html words them from the dataset type, here "harvest"): no extractor sees
+# them, and ckanext-harvest's own wording of them is not used by CKAN 2.12.
+HARVEST_SEARCH_MESSAGES: list[tuple[str, str] | str] = [
+    ('{number} harvest found for "{query}"', '{number} harvests found for "{query}"'),
+    'No harvests found for "{query}"',
+    ("{number} harvest found", "{number} harvests found"),
+    "No harvests found",
+]
 
 Message = str | tuple[str, str]
 
@@ -110,8 +119,8 @@ def harvest_gap_messages() -> list[Message]:
     harvest_dir = Path(ckanext.harvest.__file__).resolve().parent
     core = _french_catalogue_of(Path(ckan.__file__).resolve().parent, "ckan")
     own = _french_catalogue_of(harvest_dir, "ckanext-harvest")
-    return [m for m in _extract(harvest_dir, HARVEST_METHODS)
-            if not _translated(core, m) and not _translated(own, m)]
+    messages = _extract(harvest_dir, HARVEST_METHODS) + HARVEST_SEARCH_MESSAGES
+    return [m for m in messages if not _translated(core, m) and not _translated(own, m)]
 
 
 def required_messages() -> dict[str, list[Message]]:
