@@ -40,6 +40,13 @@ def visible(driver, css: str):
     return found
 
 
+def ready_panel(driver):
+    """The panel once its script listens to the territory box (on a busy machine the page can
+    show the box well before its script has started)."""
+    return wait(driver, visible(driver, "section.dataclic-extract.dataclic-ready"),
+                "the panel's script did not start")
+
+
 def first_suggestion(driver, expected: str):
     """The first suggestion once it names ``expected``.
 
@@ -61,6 +68,7 @@ def choose(driver, panel, text: str, expected: str) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
+    ready_panel(driver)
     box = panel.find_element(By.CSS_SELECTOR, "input[role=combobox]")
     box.clear()
     box.send_keys(text)
@@ -75,7 +83,7 @@ def extract_bordeaux_metropole_as_geojson(driver, preview_line: str) -> str:
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
 
-    panel = wait(driver, visible(driver, "section.dataclic-extract"), "no extraction panel")
+    panel = ready_panel(driver)
     box = panel.find_element(By.CSS_SELECTOR, "input[role=combobox]")
     box.clear()
     box.send_keys("bordeaux met")
@@ -121,6 +129,7 @@ def test_extract_and_publish_in_a_real_browser(demo_resource, portal, browser):
     assert "Extraire pour un territoire" in browser.page_source
 
     # Nonsense finds nothing, and says so; Download without a territory asks for one.
+    ready_panel(browser)
     box = wait(browser, visible(browser, "input[role=combobox]"), "no territory box")
     box.send_keys("zzqxw")
     empty = wait(browser, visible(browser, ".dataclic-listbox .dataclic-empty"), "no empty state")
@@ -169,7 +178,7 @@ def test_extract_and_publish_in_a_real_browser(demo_resource, portal, browser):
     stored.write_bytes(b'{"type": "FeatureCollection", "features": [{"type": "Feat')
     try:
         browser.get(page)
-        panel = wait(browser, visible(browser, "section.dataclic-extract"), "no panel")
+        panel = ready_panel(browser)
         box = panel.find_element(By.CSS_SELECTOR, "input[role=combobox]")
         box.send_keys("bordeaux met")
         first_suggestion(browser, "Bordeaux Métropole")

@@ -82,7 +82,7 @@ def english_on(driver, sentences: set[str]) -> list[str]:
 
 @pytest.mark.ckan_config("ckan.plugins", HARVEST_PLUGINS)
 @pytest.mark.ckan_config("ckanext.dataclic.default_perimeter", "epci:243300316")
-@pytest.mark.usefixtures("clean_db", "with_plugins", "harvest_tables")
+@pytest.mark.usefixtures("clean_db", "clean_index", "with_plugins", "harvest_tables")
 def test_french_pages_show_no_english_sentence(demo_resource, portal, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys

@@ -104,9 +104,13 @@ ckan.module("dataclic-extract", function ($) {
       this.$publish.find(".dataclic-target").on("change", this._onTargetChange.bind(this));
       this.$publish.find(".dataclic-org").on("change", this._loadDatasets.bind(this));
       this._onFormatChange();
-      if (this.perimeter) {
+      if (this.$input.val() !== this.$input.prop("defaultValue")) {
+        // Typed before this script started (a slow page): search for it now.
+        this._onInput();
+      } else if (this.perimeter) {
         this._choose({ id: this.perimeter, name: this.perimeterName, kind: this.$input.data("kind") });
       }
+      el.addClass("dataclic-ready");   // listening: what is typed from now on is searched
     },
 
     /* The message ``key`` with ``values``; ``n`` picks the plural form of a message that
