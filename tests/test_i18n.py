@@ -47,12 +47,12 @@ def test_the_check_sees_ckanext_harvest_and_the_harvesters():
 def visible_template_text(source: str) -> list[str]:
     """Words a template shows as they are written (outside ``{{ _() }}``), and literal
     ``title``/``alt``/``placeholder``/``aria-label`` attributes."""
-    text = re.sub(r"\{#.*?#\}", " ", source, flags=re.S)
-    text = re.sub(r"\{%.*?%\}", " ", text, flags=re.S)
-    text = re.sub(r"\{\{.*?\}\}", " ", text, flags=re.S)
-    text = re.sub(r"<script\b.*?</script>", " ", text, flags=re.S)
+    text = re.sub(r"\{#.*?#\}", " ", source, flags=re.DOTALL)
+    text = re.sub(r"\{%.*?%\}", " ", text, flags=re.DOTALL)
+    text = re.sub(r"\{\{.*?\}\}", " ", text, flags=re.DOTALL)
+    text = re.sub(r"<script\b.*?</script>", " ", text, flags=re.DOTALL)
     attributes = re.findall(r'\b(?:title|alt|placeholder|aria-label)="([^"]*)"', text)
-    text = re.sub(r"<[^>]*>", " ", text, flags=re.S)
+    text = re.sub(r"<[^>]*>", " ", text, flags=re.DOTALL)
     text = re.sub(r"&\w+;|&#\d+;", " ", text)
     return re.findall(r"[^\W\d_]{2,}", text) + [
         a for a in attributes if re.search(r"[^\W\d_]{2,}", a)]

@@ -55,7 +55,7 @@ def test_waits_for_a_held_dpkg_lock_then_installs():
     holder = hold_lock(HOLD_S)
     try:
         started = time.monotonic()
-        done = subprocess.run(["bash", str(SCRIPT), installed_package()], capture_output=True,
+        done = subprocess.run(["bash", str(SCRIPT), installed_package()], check=False, capture_output=True,
                               text=True, timeout=600,
                               env={**os.environ, "DATACLIC_APT_LOCK_WAIT": "300"})
         elapsed = time.monotonic() - started
@@ -72,7 +72,7 @@ def test_gives_up_after_the_bounded_wait_with_a_reason():
     holder = hold_lock(8)
     try:
         started = time.monotonic()
-        done = subprocess.run(["bash", str(SCRIPT), installed_package()], capture_output=True,
+        done = subprocess.run(["bash", str(SCRIPT), installed_package()], check=False, capture_output=True,
                               text=True, timeout=120,
                               env={**os.environ, "DATACLIC_APT_LOCK_WAIT": "3"})
         elapsed = time.monotonic() - started
@@ -85,5 +85,6 @@ def test_gives_up_after_the_bounded_wait_with_a_reason():
 
 
 def test_misuse_says_how_to_call_it():
-    done = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(["bash", str(SCRIPT)], check=False, capture_output=True, text=True,
+                          timeout=60)
     assert done.returncode == 2 and "usage" in done.stderr
