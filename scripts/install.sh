@@ -30,8 +30,8 @@ fi
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         say "installing Debian packages: ${missing[*]}"
-        apt-get update -q >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+        # Waits (bounded) for another apt/dpkg run to release its lock.
+        bash "$ROOT/scripts/os_packages.sh" "${missing[@]}" || die "could not install ${missing[*]}"
     else
         die "missing Debian packages: ${missing[*]} (install them, or run as root)"
     fi

@@ -25,9 +25,8 @@ apt_install() {
     # apt_install PACKAGE... : install Debian packages when root, else explain what is missing.
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         say "installing Debian packages: $*"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1 \
-            || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null; } \
-            || die "could not install $*"
+        # Waits (bounded) for another apt/dpkg run to release its lock.
+        bash "$ROOT/scripts/os_packages.sh" "$@" || die "could not install $*"
     else
         die "missing: $* (install these Debian packages, or run this script as root)"
     fi

@@ -23,9 +23,8 @@ fi
 if [ ${#os_packages[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "test: installing Debian packages: ${os_packages[*]}" >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${os_packages[@]}" >/dev/null 2>&1 \
-            || { apt-get update -q >/dev/null 2>&1 \
-                 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${os_packages[@]}" >/dev/null; } \
+        # Waits (bounded, DATACLIC_APT_LOCK_WAIT) for another apt/dpkg run to release its lock.
+        bash scripts/os_packages.sh "${os_packages[@]}" \
             || echo "test: could not install ${os_packages[*]}; the tests that need them will skip" >&2
     else
         echo "test: not root: not installing ${os_packages[*]}; the tests that need them will skip" >&2

@@ -142,7 +142,9 @@ class TestExtractPanel:
         blob = re.search(r'class="dataclic-strings">(.*?)</script>', html, re.DOTALL).group(1)
         strings = json.loads(blob)
         assert strings["no_result"] == "No territory found"
-        assert "{count}" in strings["preview"]
+        # Plural forms for the script to pick with Intl.PluralRules.
+        assert strings["preview"] == {"one": "≈ {count} row for {name}",
+                                      "other": "≈ {count} rows for {name}"}
 
     def test_french_panel(self, app):
         html = render_panel(app, lang="fr")
@@ -151,7 +153,10 @@ class TestExtractPanel:
         (box,) = page.find("input", role="combobox")
         assert page.labels[box["id"]] == "Territoire"
         blob = re.search(r'class="dataclic-strings">(.*?)</script>', html, re.DOTALL).group(1)
-        assert json.loads(blob)["no_result"] == "Aucun territoire trouvé"
+        strings = json.loads(blob)
+        assert strings["no_result"] == "Aucun territoire trouvé"
+        assert strings["preview_exact"] == {"one": "{count} ligne pour {name}",
+                                            "other": "{count} lignes pour {name}"}
 
     def test_anonymous_visitors_get_no_publish_form(self, app):
         assert not parse(render_panel(app)).find("form", class_="dataclic-publish")

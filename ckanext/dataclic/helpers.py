@@ -185,12 +185,12 @@ def _locale() -> str:
 
 # Per-process caches of what does not change between requests: translated messages per
 # locale, the resolved home territory per configured value (for a few minutes).
-_STRINGS: dict[str, tuple[dict[str, str], Markup]] = {}
+_STRINGS: dict[str, tuple[dict[str, Any], Markup]] = {}
 _HOME: dict[str, tuple[float, dict[str, str] | None]] = {}
 HOME_TTL_S = 300.0
 
 
-def panel_strings() -> dict[str, str]:
+def panel_strings() -> dict[str, Any]:
     """Messages the panel's JavaScript shows, translated for the page's locale."""
     return _panel_strings()[0]
 
@@ -200,7 +200,7 @@ def panel_strings_json() -> Markup:
     return _panel_strings()[1]
 
 
-def _panel_strings() -> tuple[dict[str, str], Markup]:
+def _panel_strings() -> tuple[dict[str, Any], Markup]:
     locale = _locale()
     cached = _STRINGS.get(locale)
     if cached is None:
@@ -209,14 +209,21 @@ def _panel_strings() -> tuple[dict[str, str], Markup]:
     return cached
 
 
-def _build_panel_strings() -> dict[str, str]:
+def _plural(singular: str, plural: str) -> dict[str, str]:
+    """Both forms of a message, for the script to pick with Intl.PluralRules ("one" is the
+    singular form of French and English, "other" the plural)."""
+    return {"one": tk.ungettext(singular, plural, 1), "other": tk.ungettext(singular, plural, 2)}
+
+
+def _build_panel_strings() -> dict[str, Any]:
     return {
         "searching": tk._("Searching…"),
         "no_result": tk._("No territory found"),
-        "results": tk._("{count} territories found; use the up and down arrows to choose"),
+        "results": _plural("{count} territory found; use the up and down arrows to choose",
+                           "{count} territories found; use the up and down arrows to choose"),
         "selected": tk._("Selected: {name}"),
-        "preview": tk._("≈ {count} rows for {name}"),
-        "preview_exact": tk._("{count} rows for {name}"),
+        "preview": _plural("≈ {count} row for {name}", "≈ {count} rows for {name}"),
+        "preview_exact": _plural("{count} row for {name}", "{count} rows for {name}"),
         "preview_none": tk._("No rows for this territory: the resource does not cover it"),
         "preview_unknown": tk._("The number of rows for {name} cannot be estimated quickly"),
         "choose_territory": tk._("Choose a territory first"),
@@ -233,6 +240,7 @@ def _build_panel_strings() -> dict[str, str]:
         "unknown_codes": tk._("Unknown codes: {codes}"),
         "rows_without_geometry": tk._("Rows without geometry: {count}"),
         "elapsed": tk._("Time: {seconds} s"),
+        "extracted": tk._("Extracted on {date}"),
         "network": tk._("The portal cannot be reached. Check your connection and try again."),
         "server": tk._("The portal could not answer ({status}). Try again later."),
         "forbidden": tk._("You are not allowed to do this."),

@@ -2,7 +2,14 @@
  *
  * Bound with data-module="dataclic-extract" on the panel's <section>. Talks to the CKAN API
  * through the sandbox client (which adds the CSRF header to POSTs). Messages come translated
- * from the page (<script type="application/json" class="dataclic-strings">).
+ * from the page (<script type="application/json" class="dataclic-strings">); a message with
+ * plural forms comes as {one, other} and is picked with Intl.PluralRules for the page's
+ * language ("1 ligne", "2 lignes"). Dates are written with Intl.DateTimeFormat in that language
+ * ("6 décembre 2026").
+ *
+ * A result (download link, report, publish form) always matches the form above it: choosing
+ * another territory, selection mode, format or coordinate system removes it at once, and the
+ * answers of an extraction started for the previous choice are ignored.
  */
 ckan.module("dataclic-extract", function ($) {
   "use strict";
@@ -60,6 +67,9 @@ ckan.module("dataclic-extract", function ($) {
       } catch (e) { /* keep English fallbacks below */ }
       this.locale = document.documentElement.lang || "en";
       this.numbers = new Intl.NumberFormat(this.locale);
+      this.plurals = new Intl.PluralRules(this.locale);
+      this.dates = new Intl.DateTimeFormat(this.locale,
+                                           { day: "numeric", month: "long", year: "numeric" });
       this.$input = el.find(".dataclic-territory");
       this.$listbox = el.find(".dataclic-listbox");
       this.$map = el.find(".dataclic-map");
@@ -76,6 +86,7 @@ ckan.module("dataclic-extract", function ($) {
       this.searchSeq = 0;
       this.busy = false;
       this.extraction = null;
+      this.extractionSeq = 0;
       this.lastAction = null;
       this.perimeter = this.$input.data("perimeter") || null;
       this.perimeterName = this.perimeter ? this.$input.val() : null;
@@ -87,18 +98,39 @@ ckan.module("dataclic-extract", function ($) {
       el.find(".dataclic-form").on("submit", this._onDownload.bind(this));
       el.find(".dataclic-format").on("change", this._onFormatChange.bind(this));
       el.find("select.dataclic-mode").on("change", this._onModeChange.bind(this));
+      el.find(".dataclic-crs").on("change", this._clearResult.bind(this));
       el.find(".dataclic-retry").on("click", this._onRetry.bind(this));
       this.$publish.on("submit", this._onPublish.bind(this));
       this.$publish.find(".dataclic-target").on("change", this._onTargetChange.bind(this));
       this.$publish.find(".dataclic-org").on("change", this._loadDatasets.bind(this));
       this._onFormatChange();
-      if (this.perimeter) {
+      if (this.$input.val() !== this.$input.prop("defaultValue")) {
+        // Typed before this script started (a slow page): search for it now.
+        this._onInput();
+      } else if (this.perimeter) {
         this._choose({ id: this.perimeter, name: this.perimeterName, kind: this.$input.data("kind") });
       }
+      el.addClass("dataclic-ready");   // listening: what is typed from now on is searched
     },
 
-    t: function (key, values) {
-      return format(this.strings[key] || key, values || {});
+    /* The message ``key`` with ``values``; ``n`` picks the plural form of a message that
+     * has some (Intl's "one"/"other" categories are the two forms of French and English; a
+     * category the catalogue lacks, like French "many" for millions, falls back to "other"). */
+    t: function (key, values, n) {
+      var message = this.strings[key] || key;
+      if (message && typeof message === "object") {
+        message = message[this.plurals.select(n === undefined ? 2 : n)] || message.other;
+      }
+      return format(message, values || {});
+    },
+
+    /* An ISO date-time of the API (UTC when it names no offset) as "6 décembre 2026". */
+    formatDate: function (iso) {
+      if (!iso) { return ""; }
+      var text = String(iso);
+      if (!/(Z|[+-]\d\d:?\d\d)$/.test(text) && text.indexOf("T") > 0) { text += "Z"; }
+      var date = new Date(text);
+      return isNaN(date.getTime()) ? "" : this.dates.format(date);
     },
 
     /* API ------------------------------------------------------------------------------- */
@@ -146,6 +178,7 @@ ckan.module("dataclic-extract", function ($) {
       this.$input.removeAttr("data-perimeter");
       this.$map.prop("hidden", true);
       this._clearPreview();
+      this._clearResult();
       clearTimeout(this.searchTimer);
       if (q.length < 2 && !/^\d/.test(q)) {
         this._closeList();
@@ -158,7 +191,8 @@ ckan.module("dataclic-extract", function ($) {
       var seq = ++this.searchSeq;
       var self = this;
       this.api("GET", "dataclic_territory_search", { q: q, limit: 10 }).then(function (found) {
-        if (seq !== self.searchSeq) { return; }   // an answer to an older keystroke
+        // An answer to an older keystroke, or to a text no longer in the box.
+        if (seq !== self.searchSeq || $.trim(self.$input.val()) !== q) { return; }
         self._showResults(found.results || []);
       }, function (failure) {
         if (seq !== self.searchSeq) { return; }
@@ -197,7 +231,7 @@ ckan.module("dataclic-extract", function ($) {
         $option.appendTo(self.$listbox);
       });
       this._openList();
-      this._announce(this.t("results", { count: results.length }));
+      this._announce(this.t("results", { count: results.length }, results.length));
     },
 
     _openList: function () {
@@ -264,6 +298,7 @@ ckan.module("dataclic-extract", function ($) {
       this.$input.val(item.name).attr("data-perimeter", item.id);
       this._announce(this.t("selected", { name: item.name }));
       this._hideError();
+      this._clearResult();
       this._drawTerritory(item);
       this._preview();
     },
@@ -383,6 +418,7 @@ ckan.module("dataclic-extract", function ($) {
       var fmt = this.el.find(".dataclic-format").val();
       // CSV and Parquet outputs may be plain tables; the CRS matters for geometric ones only.
       this.el.find(".dataclic-crs-field").prop("hidden", fmt === "csv");
+      this._clearResult();
     },
 
     _request: function () {
@@ -402,7 +438,30 @@ ckan.module("dataclic-extract", function ($) {
     },
 
     _onModeChange: function () {
+      this._clearResult();
       if (this.perimeter) { this._preview(); }
+    },
+
+    /* The form changed: the result on screen (or the extraction under way) was for another
+     * choice. Remove it at once, with its download link, report and publish form, and ignore
+     * what the server still answers about it. */
+    _clearResult: function () {
+      this.extractionSeq += 1;
+      clearTimeout(this.pollTimer);
+      this.extraction = null;
+      this.lastStep = null;
+      var $link = this.$result.find(".dataclic-download-link");
+      $link.attr("href", "#").removeAttr("download").text("");
+      this.$result.find(".dataclic-report").empty();
+      this.$result.prop("hidden", true);
+      this.$publish.prop("hidden", true);
+      this.$publish.find(".dataclic-published").empty();
+      this.$progress.prop("hidden", true);
+      this._hideError();
+      if (this.busy) {
+        this.busy = false;
+        this._setUncovered(this.uncovered);
+      }
     },
 
     _clearPreview: function () {
@@ -441,7 +500,8 @@ ckan.module("dataclic-extract", function ($) {
           return;
         } else {
           self.$preview.text(self.t(p.exact ? "preview_exact" : "preview",
-                                    { count: self.numbers.format(p.rows_estimate), name: name }));
+                                    { count: self.numbers.format(p.rows_estimate), name: name },
+                                    p.rows_estimate));
         }
         self.$preview.removeClass("text-danger");
       }, function (failure) {
@@ -465,6 +525,7 @@ ckan.module("dataclic-extract", function ($) {
 
     _startExtraction: function (request) {
       var self = this;
+      var seq = ++this.extractionSeq;
       this.busy = true;
       this.lastAction = this._startExtraction.bind(this, request);
       this.$download.prop("disabled", true).attr("aria-disabled", "true");
@@ -472,17 +533,19 @@ ckan.module("dataclic-extract", function ($) {
       this.$result.prop("hidden", true);
       this.$publish.prop("hidden", true);
       this._setProgress(0);
+      this.$bar.addClass("progress-bar-animated progress-bar-striped");
       this.$progress.prop("hidden", false);
       this._announce(this.t("queued"));
       this.api("POST", "dataclic_extract", request).then(function (record) {
-        self._track(record);
+        if (seq === self.extractionSeq) { self._track(record, seq); }
       }, function (failure) {
-        self._fail(self.describeError(failure));
+        if (seq === self.extractionSeq) { self._fail(self.describeError(failure)); }
       });
     },
 
-    _track: function (record) {
+    _track: function (record, seq) {
       var self = this;
+      if (seq !== this.extractionSeq) { return; }   // the form changed since it started
       this.extraction = record;
       if (record.status === "done") { this._done(record); return; }
       if (record.status === "failed") { this._fail(record.error || ""); return; }
@@ -497,8 +560,8 @@ ckan.module("dataclic-extract", function ($) {
       }
       this.pollTimer = setTimeout(function () {
         self.api("GET", "dataclic_extract_show", { id: record.id }).then(
-          self._track.bind(self),
-          function (failure) { self._fail(self.describeError(failure)); }
+          function (next) { self._track(next, seq); },
+          function (failure) { if (seq === self.extractionSeq) { self._fail(self.describeError(failure)); } }
         );
       }, POLL_MS);
     },
@@ -551,6 +614,10 @@ ckan.module("dataclic-extract", function ($) {
       if (report.rows_without_geometry) {
         $("<li>").text(this.t("rows_without_geometry", { count: n(report.rows_without_geometry) }))
           .appendTo($report);
+      }
+      var finished = this.formatDate(record.finished);
+      if (finished) {
+        $("<li>").text(this.t("extracted", { date: finished })).appendTo($report);
       }
       if (report.elapsed_s !== undefined && report.elapsed_s !== null) {
         $("<li>").text(this.t("elapsed", { seconds: Number(report.elapsed_s).toLocaleString(this.locale,

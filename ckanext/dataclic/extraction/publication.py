@@ -12,6 +12,7 @@ import ckan.plugins.toolkit as tk
 
 from ckanext.dataclic.extraction import service
 from ckanext.dataclic.model import extraction as store
+from ckanext.dataclic.portal_language import date_default, gettext_default, ngettext_default
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +59,36 @@ def _unique_name(base: str) -> str:
         candidate = f"{name}-{number}"
 
 
+def _rows(facts: dict[str, str]) -> int:
+    try:
+        return int(facts["dataclic_rows_kept"])
+    except (KeyError, ValueError):
+        return 0
+
+
+def _mode_label(mode: str) -> str:
+    """The selection mode as the panel names it, in the portal's default language."""
+    labels = {
+        "filter": gettext_default("Filter by commune code"),
+        "intersects": gettext_default("Features touching the territory"),
+        "clip": gettext_default("Features clipped to the territory"),
+    }
+    return labels.get(mode, mode)
+
+
 def _resource_fields(record: dict[str, Any], source_resource: dict[str, Any],
                      facts: dict[str, str]) -> dict[str, Any]:
+    """Name, format and description of a published resource; the description is in the
+    portal's default language (portal_language), whatever the publisher's page language."""
     fmt = record["format"]
     title = source_resource.get("name") or record["filename"]
+    rows = _rows(facts)
     return {
         "name": f"{title} — {record['perimeter_name']}",
         "format": service.FORMAT_LABELS[fmt],
-        "description": service.translate(
-            "Extract of {source} for {territory} ({vintage}), {rows} rows."
+        "description": ngettext_default(
+            "Extract of {source} for {territory} ({vintage}), {rows} row.",
+            "Extract of {source} for {territory} ({vintage}), {rows} rows.", rows,
         ).format(source=title, territory=record["perimeter_name"], vintage=record["vintage"],
                  rows=facts["dataclic_rows_kept"]),
         **facts,
@@ -127,12 +149,13 @@ def publish(context: dict[str, Any], record: dict[str, Any], owner_org: str,
         name = _unique_name(service.slug(f"{source_package['name']} {record['perimeter_name']}"))
         title = f"{source_package.get('title') or source_package['name']} — " \
                 f"{record['perimeter_name']}"
-        notes = service.translate(
+        notes = gettext_default(
             "Extract of the dataset {source} for {territory}, cut with the {vintage} "
-            "referential ({mode} mode) on {date}."
+            "referential (selection: {mode}) on {date}."
         ).format(source=source_package.get("title") or source_package["name"],
                  territory=record["perimeter_name"], vintage=record["vintage"],
-                 mode=record["mode"], date=facts["dataclic_extraction_date"][:10])
+                 mode=_mode_label(record["mode"]),
+                 date=date_default(facts["dataclic_extraction_date"]))
         package = tk.get_action("package_create")(dict(user_context), {
             "name": name, "title": title, "owner_org": org["id"], "notes": notes,
             "license_id": source_package.get("license_id") or "notspecified",
@@ -222,7 +245,7 @@ def refresh(resource_id: str, *, force: bool = False) -> str:
         record, _cached = service.request_extraction(request, inline=True)
         record = _wait(record)
         if record["status"] != "done":
-            message = record.get("error") or "The extraction did not finish"
+            message = record.get("error") or gettext_default("The extraction did not finish")
         elif record["id"] == item["extraction_id"]:
             outcome = "unchanged"
             store.update_publication(resource_id,
@@ -242,12 +265,12 @@ def refresh(resource_id: str, *, force: bool = False) -> str:
                                      vintage=record["vintage"])
             outcome = "ok"
     except tk.ObjectNotFound:
-        message = "The source resource was deleted"
+        message = gettext_default("The source resource was deleted")
     except tk.ValidationError as error:
         message = "; ".join(f"{k}: {v}" for k, v in error.error_dict.items())
     except Exception as error:  # keep the published resource as it is, record why
         log.exception("Refresh of %s failed", resource_id)
-        message = f"Unexpected error: {type(error).__name__}"
+        message = gettext_default("Unexpected error: {name}").format(name=type(error).__name__)
     when = store.now()
     store.update_publication(resource_id, last_refresh=when, refresh_status=outcome,
                              refresh_message=message)

@@ -27,6 +27,21 @@ class GreenSource:
     url: str
     config: dict[str, Any] = field(default_factory=dict)
     set_for_your_territory: str | None = None
+    # French wording of the title, producer and description (the plain keys are English).
+    title_fr: str = ""
+    producer_fr: str = ""
+    description: str = ""
+    description_fr: str = ""
+
+    def localised(self, language: str) -> dict[str, str]:
+        """Title, producer and description in ``language`` ("fr", "fr_FR", "en"…); English
+        for any language the catalogue has no wording in."""
+        french = (language or "").lower().replace("-", "_").split("_")[0] == "fr"
+        if french:
+            return {"title": self.title_fr or self.title,
+                    "producer": self.producer_fr or self.producer,
+                    "description": self.description_fr or self.description}
+        return {"title": self.title, "producer": self.producer, "description": self.description}
 
     def config_with(self, overrides: dict[str, Any] | None) -> dict[str, Any]:
         """The catalogue config with ``overrides`` on top (``params`` merged key by key)."""

@@ -29,9 +29,12 @@ def list_sources(theme: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([e.__dict__ for e in entries], ensure_ascii=False, indent=2))
         return
+    from ckanext.dataclic.portal_language import default_locale
+
     for entry in entries:
-        click.echo(f"{entry.name:34} {entry.theme:17} {entry.harvester:20} {entry.title}")
-        click.echo(f"{'':34} {tk._('producer')}: {entry.producer}")
+        words = entry.localised(default_locale())
+        click.echo(f"{entry.name:34} {entry.theme:17} {entry.harvester:20} {words['title']}")
+        click.echo(f"{'':34} {tk._('producer')}: {words['producer']}")
         if entry.set_for_your_territory:
             click.echo(f"{'':34} {tk._('set for your territory')}: "
                        f"{entry.set_for_your_territory} (--config)")
@@ -68,16 +71,20 @@ def add_source(name: str, org: str | None, frequency: str, config_json: str | No
                 tk._("--config is not valid JSON: {error}").format(error=exc.msg)) from None
         if not isinstance(overrides, dict):
             raise click.ClickException(tk._("--config must be a JSON object."))
+    from ckanext.dataclic.portal_language import default_locale
+
+    # The source's title and description are read by every visitor: the portal's language.
+    words = entry.localised(default_locale())
     site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})
     context = {"user": site_user["name"], "ignore_auth": True}
     data = {
         "name": source_name or entry.name,
-        "title": entry.title,
+        "title": words["title"],
         "url": entry.url,
         "source_type": entry.harvester,
         "config": json.dumps(entry.config_with(overrides), ensure_ascii=False),
         "frequency": frequency.upper(),
-        "notes": f"{entry.producer} ({entry.theme})",
+        "notes": words["description"] or f"{words['producer']} ({entry.theme})",
     }
     if org:
         try:

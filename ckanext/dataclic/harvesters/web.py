@@ -40,19 +40,29 @@ def _source_url_checked_update(original: Callable[..., Any], context: Any, data_
 
 
 def green_sources_for_form() -> list[dict[str, Any]]:
-    """Curated sources whose harvester is enabled, each with a link to a pre-filled form."""
+    """Curated sources whose harvester is enabled, each with a link to a pre-filled form;
+    titles, producers, descriptions and themes in the page's language."""
+    from ckanext.dataclic.themes import label as theme_label
+
     from .catalogue import load_catalogue
 
+    try:
+        language = str(tk.h.lang() or "")
+    except (RuntimeError, AttributeError, TypeError):  # outside a request
+        language = str(tk.config.get("ckan.locale_default") or "en")
     entries = []
     for entry in load_catalogue():
         if not p.plugin_loaded(entry.harvester):
             continue
+        words = entry.localised(language)
+        theme = theme_label(entry.theme)
         link = tk.h.url_for(
-            "harvest.new", url=entry.url, source_type=entry.harvester, title=entry.title,
-            name=entry.name, notes=f"{entry.producer} ({entry.theme})",
+            "harvest.new", url=entry.url, source_type=entry.harvester, title=words["title"],
+            name=entry.name, notes=words["description"] or f"{words['producer']} ({theme})",
             config=json.dumps(entry.config, ensure_ascii=False),
         )
-        entries.append({**entry.__dict__, "new_url": link})
+        entries.append({**entry.__dict__, **words, "theme": theme, "theme_id": entry.theme,
+                        "new_url": link})
     return entries
 
 
