@@ -318,26 +318,29 @@ def main() -> None:
     rs: dict = {}
     if "peers" in only:
         add(f"exactextract 0.3 (GeoTIFF, {args.ee_bands} bands) x {n / args.ee_bands:g}",
-        "mean/min/max/count, scaled", run("exactextract", str(folder / "indicators.tif")),
-        n / args.ee_bands)
-    rs = run("rasterstats", str(folder / "indicators.tif"))
-    add(f"rasterstats (1 band) x {n}", "mean/min/max/count, centroid", rs, n)
-    shutil.rmtree(cache)
-    cache.mkdir()
-    add(f"dataclic stats, cold, daily ({steps} steps)", "computed, not written",
-        run("dataclic", str(daily_nc), str(cache), ""))
-    add("dataclic stats, cached weights, daily", "computed, not written",
-        run("dataclic", str(daily_nc), str(cache), ""))
-    ee = run("exactextract", str(folder / "daily_part.tif"))
-    add(f"exactextract ({args.ee_daily_bands} bands) x {steps / args.ee_daily_bands:.0f}",
-        "scaled to all steps", ee, steps / args.ee_daily_bands)
-    env_cache = folder / "cli-cache"
-    shutil.rmtree(env_cache, ignore_errors=True)
-    os.environ["DATACLIC_CACHE_DIR"] = str(env_cache)
-    for label in ("EPCI 243300316 from the daily file, cold", "EPCI, warm caches"):
-        add(label, "CLI, long CSV (all steps)",
-            run_cli("extract", str(daily_nc), "-t", "epci:243300316", "--mode", "stats",
-                    "-o", str(folder / "bm_daily.csv"), "--threshold", "308.15"))
+            "mean/min/max/count, scaled",
+            run("exactextract", str(folder / "indicators.tif")), n / args.ee_bands)
+        rs = run("rasterstats", str(folder / "indicators.tif"))
+        add(f"rasterstats (1 band) x {n}", "mean/min/max/count, centroid", rs, n)
+    if "daily" in only:
+        shutil.rmtree(cache)
+        cache.mkdir()
+        add(f"dataclic stats, cold, daily ({steps} steps)", "computed, not written",
+            run("dataclic", str(daily_nc), str(cache), ""))
+        add("dataclic stats, cached weights, daily", "computed, not written",
+            run("dataclic", str(daily_nc), str(cache), ""))
+    if "daily-peer" in only:
+        ee = run("exactextract", str(folder / "daily_part.tif"))
+        add(f"exactextract ({args.ee_daily_bands} bands) x {steps / args.ee_daily_bands:.0f}",
+            "scaled to all steps", ee, steps / args.ee_daily_bands)
+    if "epci" in only:
+        env_cache = folder / "cli-cache"
+        shutil.rmtree(env_cache, ignore_errors=True)
+        os.environ["DATACLIC_CACHE_DIR"] = str(env_cache)
+        for label in ("EPCI 243300316 from the daily file, cold", "EPCI, warm caches"):
+            add(label, "CLI, long CSV (all steps)",
+                run_cli("extract", str(daily_nc), "-t", "epci:243300316", "--mode", "stats",
+                        "-o", str(folder / "bm_daily.csv"), "--threshold", "308.15"))
     if rs:
         print(f"\nrasterstats left {rs.get('empty', '?')} of ~34,900 communes without a "
               "value (no cell centre inside).")

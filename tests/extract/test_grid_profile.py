@@ -105,3 +105,18 @@ def test_console_script_profile_and_missing_crs(tmp_path):
     assert proc.stderr.startswith("Error: No usable CRS in nocrs.nc")
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_model_calendar_keeps_date_labels(tmp_path):
+    """A 360-day model calendar (EURO-CORDEX HadGEM runs) still gives dates as labels."""
+    import numpy as np
+    import xarray as xr
+
+    path = gf.drias_netcdf(tmp_path / "hadgem.nc", times=2)
+    with xr.open_dataset(path, decode_times=False) as ds:
+        ds = ds.load()
+    ds["time"] = ("time", np.array([1829.5, 1830.5]),
+                  {"units": "days since 2045-01-01", "calendar": "360_day"})
+    ds.to_netcdf(tmp_path / "hadgem360.nc", engine="h5netcdf")
+    profile = detect_grid_profile(tmp_path / "hadgem360.nc")
+    assert profile.dimensions["time"] == ["2050-01-30T12:00:00", "2050-02-01T12:00:00"]

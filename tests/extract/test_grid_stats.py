@@ -253,3 +253,26 @@ def test_bad_requests_give_clear_errors_and_no_file(grids, ref, bordeaux, tmp_pa
         extract_grid(grids["horizon"], martinique, tmp_path / "x.csv", referential=ref,
                      cache_dir=cache)
     assert list(tmp_path.glob("x*")) == [] and list(tmp_path.glob(".x*")) == []
+
+
+def test_texts_holding_the_delimiter_are_quoted(grids, ref, tmp_path, cache):
+    """Plain CSV when no text needs quotes; quoted fields when a label holds the delimiter."""
+    import xarray as xr
+
+    plain = tmp_path / "plain.csv"
+    extract_grid(grids["horizon"], ref.resolve("commune:33063"), plain, referential=ref,
+                 cache_dir=cache)
+    assert plain.read_text().splitlines()[1].startswith("commune;33063;Bordeaux;NORTX35;REF;")
+    with xr.open_dataset(grids["horizon"]) as ds:
+        odd = ds.load().assign_coords(horizon=["1976-2005", "2021-2050; près", "H2", "H3"])
+    odd.to_netcdf(tmp_path / "odd.nc", engine="h5netcdf")
+    quoted = tmp_path / "quoted.csv"
+    extract_grid(tmp_path / "odd.nc", ref.resolve("commune:33063"), quoted, referential=ref,
+                 cache_dir=cache)
+    with quoted.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh, delimiter=";"))
+    assert {len(r) for r in rows} == {7}
+    assert {r[4] for r in rows[1:]} == {"1976-2005", "2021-2050; près", "H2", "H3"}
+    with pytest.raises(ExtractionError, match="delimiter"):
+        extract_grid(grids["horizon"], ref.resolve("commune:33063"), tmp_path / "x.csv",
+                     referential=ref, delimiter="x", cache_dir=cache)

@@ -167,6 +167,8 @@ def extract_grid(
         clip_format(destination, output_format)
     if delimiter in ("\\t", "tab"):
         delimiter = "\t"
+    if delimiter not in (";", ",", "\t", "|"):
+        raise ExtractionError("The output delimiter must be ';', ',', tab or '|'")
     if profile is None:
         profile = detect_grid_profile(source, overrides)
     elif overrides is not None and overrides.variables:

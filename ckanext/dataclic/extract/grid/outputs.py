@@ -43,11 +43,14 @@ class LayerLabels:
         return "_".join([variable, *labels.values(), statistic])
 
 
-def _csv_options(delimiter: str) -> Any:
+def _csv_options(delimiter: str, texts: Iterable[str]) -> Any:
+    """Arrow CSV options: strings unquoted unless one of ``texts`` needs quotes."""
     import pyarrow.csv as pacsv
 
+    special = (delimiter, '"', "\n", "\r")
+    needed = any(c in t for t in texts for c in special)
     return pacsv.WriteOptions(delimiter=delimiter, include_header=False,
-                              quoting_style="needed")
+                              quoting_style="needed" if needed else "none")
 
 
 def _header(fh: Any, names: list[str], delimiter: str) -> None:
@@ -72,7 +75,10 @@ def write_long_csv(path: Path, units: list[Unit], labels: LayerLabels, stats: li
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    options = _csv_options(delimiter)
+    texts = [*(u.level for u in units), *(u.code for u in units), *(u.name for u in units),
+             *labels.profile.variable_names(), *stats,
+             *(label for d in labels.dims for label in labels.profile.dimensions[d])]
+    options = _csv_options(delimiter, texts)
     n_units, n_stats = len(units), len(stats)
     unit_idx = np.repeat(np.arange(n_units), n_stats)
     stat_idx = np.tile(np.arange(n_stats), n_units)
@@ -127,7 +133,8 @@ def write_wide_csv(path: Path, units: list[Unit], names: list[str], columns: lis
                      names=[f"c{i}" for i in range(3 + len(columns))])
     with path.open("wb") as fh:
         _header(fh, ["level", "code", "name", *names], delimiter)
-        pacsv.write_csv(table, fh, write_options=_csv_options(delimiter))
+        texts = [*(u.level for u in units), *(u.code for u in units), *(u.name for u in units)]
+        pacsv.write_csv(table, fh, write_options=_csv_options(delimiter, texts))
     return len(units)
 
 
