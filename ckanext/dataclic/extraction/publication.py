@@ -11,6 +11,7 @@ from typing import Any
 import ckan.plugins.toolkit as tk
 
 from ckanext.dataclic.extraction import service
+from ckanext.dataclic.logic.territory_metadata import standard_territory_fields
 from ckanext.dataclic.model import extraction as store
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,20 @@ def provenance(record: dict[str, Any], source_package: dict[str, Any],
         "dataclic_rows_kept": str(report.get("rows_kept", "")),
         "dataclic_extraction_id": record["id"],
     }
+
+
+def _standard_fields(record: dict[str, Any], source_package: dict[str, Any]) -> dict[str, str]:
+    """The territory's standard metadata (outline, geozones, temporal coverage); none when
+    the perimeter no longer resolves in the active referential."""
+    from ckanext.dataclic.territories import PerimeterError
+
+    try:
+        return standard_territory_fields(record["perimeter"], referential=service.referential(),
+                                         source_package=source_package)
+    except PerimeterError:
+        log.warning("Perimeter %s not in the active referential: no standard metadata",
+                    record["perimeter"])
+        return {}
 
 
 def _unique_name(base: str) -> str:
@@ -137,7 +152,8 @@ def publish(context: dict[str, Any], record: dict[str, Any], owner_org: str,
             "name": name, "title": title, "owner_org": org["id"], "notes": notes,
             "license_id": source_package.get("license_id") or "notspecified",
             "private": bool(source_package.get("private")),
-            "extras": [{"key": k, "value": v} for k, v in facts.items()],
+            "extras": [{"key": k, "value": v} for k, v in {
+                **_standard_fields(record, source_package), **facts}.items()],
         })
         try:
             resource = tk.get_action("resource_create")(
