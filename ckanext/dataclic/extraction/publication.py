@@ -11,6 +11,7 @@ from typing import Any
 import ckan.plugins.toolkit as tk
 
 from ckanext.dataclic.extraction import service
+from ckanext.dataclic.logic import dataset_fields
 from ckanext.dataclic.logic.territory_metadata import standard_territory_fields
 from ckanext.dataclic.model import extraction as store
 
@@ -152,8 +153,8 @@ def publish(context: dict[str, Any], record: dict[str, Any], owner_org: str,
             "name": name, "title": title, "owner_org": org["id"], "notes": notes,
             "license_id": source_package.get("license_id") or "notspecified",
             "private": bool(source_package.get("private")),
-            "extras": [{"key": k, "value": v} for k, v in {
-                **_standard_fields(record, source_package), **facts}.items()],
+            **dataset_fields.as_package_fields(
+                {**_standard_fields(record, source_package), **facts}),
         })
         try:
             resource = tk.get_action("resource_create")(
@@ -279,9 +280,8 @@ def _record_outcome(package_id: str, resource_id: str, when: Any, outcome: str,
               "dataclic_refresh_message": message or ""}
     try:
         package = tk.get_action("package_show")(dict(site), {"id": package_id})
-        extras = {e["key"]: e["value"] for e in package.get("extras", [])}
-        extras.update(values)
         tk.get_action("package_patch")(dict(site), {
-            "id": package_id, "extras": [{"key": k, "value": v} for k, v in extras.items()]})
+            "id": package_id, **dataset_fields.as_package_fields(
+                values, package.get("type") or "dataset", package.get("extras") or [])})
     except (tk.ObjectNotFound, tk.ValidationError):
         log.warning("Cannot record the refresh outcome on dataset %s", package_id)

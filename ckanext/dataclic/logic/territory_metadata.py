@@ -30,6 +30,10 @@ def _extras(package: dict[str, Any] | None) -> dict[str, Any]:
     for key in TEMPORAL_KEYS:  # scheming datasets carry them as top-level fields
         if package.get(key):
             values[key] = package[key]
+    periods = package.get("temporal_coverage")  # ckanext-dcat's DCAT-AP scheming schemas
+    if isinstance(periods, list) and periods and isinstance(periods[0], dict):
+        values.setdefault("temporal_start", periods[0].get("start"))
+        values.setdefault("temporal_end", periods[0].get("end"))
     return values
 
 
