@@ -13,7 +13,9 @@ PO = I18N / "fr" / "LC_MESSAGES" / "ckanext-dataclic.po"
 MO = PO.with_suffix(".mo")
 
 METHOD_MAP = [
-    ("**/templates/**.html", "ckan"),
+    # By its import path: Babel 2.15 (CKAN 2.11's pin) finds entry-point extractors only
+    # through pkg_resources, which recent setuptools no longer ship.
+    ("**/templates/**.html", "ckan.lib.extract:extract_ckan"),
     ("**/assets/**.js", "javascript"),
     ("**.py", "python"),
 ]
