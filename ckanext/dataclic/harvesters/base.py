@@ -30,6 +30,8 @@ from ckanext.harvest.harvesters.base import HarvesterBase
 from ckanext.harvest.interfaces import IHarvester
 from ckanext.harvest.model import HarvestGatherError, HarvestObject, HarvestObjectExtra
 
+from ckanext.dataclic.logic import dataset_fields
+
 from .profiles import merge_profile, profile_from_file
 from .remote import HostPolicy, RemoteClient, RemoteError, RemoteLimits
 
@@ -847,7 +849,8 @@ class DataclicHarvester(HarvesterBase, p.SingletonPlugin):
             "license_id": draft.license_id,
             "owner_org": source_package.owner_org if source_package else None,
             "tags": [{"name": t} for t in tags],
-            "extras": [{"key": k, "value": v} for k, v in sorted(extras.items()) if v],
+            # free extras, or the schema's fields on a ckanext-scheming portal
+            **dataset_fields.as_package_fields({k: v for k, v in sorted(extras.items()) if v}),
             "resources": resources,
         }
 

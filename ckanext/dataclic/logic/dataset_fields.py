@@ -30,7 +30,8 @@ def as_package_fields(values: dict[str, Any], dataset_type: str = "dataset",
     """``values`` as keys of a package_create/patch call: declared scheming fields at the
     top level, the rest (all of them without scheming) in ``extras``, merged over
     ``current_extras``."""
-    declared = scheming_field_names(dataset_type) or set()
+    names = scheming_field_names(dataset_type)
+    declared = names or set()
     values = dict(values)
     if "temporal_coverage" in declared and ("temporal_start" in values or
                                             "temporal_end" in values):
@@ -40,7 +41,7 @@ def as_package_fields(values: dict[str, Any], dataset_type: str = "dataset",
     fields = {k: v for k, v in values.items() if k in declared}
     extras = {e["key"]: e["value"] for e in current_extras or [] if e.get("key") not in declared}
     extras.update({k: v for k, v in values.items() if k not in declared})
-    if extras or current_extras is not None:
+    if extras or current_extras is not None or names is None:
         fields["extras"] = [{"key": k, "value": v} for k, v in extras.items()]
     return fields
 
