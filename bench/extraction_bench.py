@@ -50,6 +50,11 @@ def write_ini(folder: Path, ini: Path, site_url: str) -> Path:
         f"ckanext.dataclic.extract.storage_path = {folder / 'dataclic'}\n"
         "ckanext.dataclic.extract.allowed_hosts = 127.0.0.1\n"
         "ckan.max_resource_size = 2000\n"
+        # CKAN 2.11's CLI reads logging sections from the ini it is given.
+        "\n[loggers]\nkeys = root\n\n[handlers]\nkeys = console\n\n[formatters]\n"
+        "keys = generic\n\n[logger_root]\nlevel = WARN\nhandlers = console\n\n"
+        "[handler_console]\nclass = StreamHandler\nargs = (sys.stderr,)\nlevel = NOTSET\n"
+        "formatter = generic\n\n[formatter_generic]\nformat = %(levelname)s %(message)s\n"
     )
     return path
 

@@ -1,21 +1,42 @@
 #!/usr/bin/env bash
-# Creates .venv and installs CKAN 2.12, the extension and what its features need.
+# Creates a virtual environment and installs CKAN, the extension and what its features need.
 #
-#   scripts/install.sh          CKAN, the extension and its runtime dependencies
-#   scripts/install.sh --test   the same plus what the test suite needs
+#   scripts/install.sh                      CKAN 2.12, the extension and its runtime dependencies
+#   scripts/install.sh --test               the same plus what the test suite needs
+#   scripts/install.sh --ckan 2.11 [--test] the same on CKAN 2.11 (also: CKAN_VERSION=2.11)
+#
+# Supported CKAN versions: 2.12 (2.12.0, in .venv) and 2.11 (2.11.6, in .venv-ckan2.11).
+# A full version (e.g. --ckan 2.11.5) is accepted too. The environment's path is printed on
+# the last line of standard output, so other scripts can use it.
 #
 # Idempotent: a second run only checks. As root, installs missing Debian packages
 # (python3-venv, python3-dev, gcc, libpq-dev) with apt-get.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$ROOT/.venv"
-CKAN_VERSION=2.12.0
 WITH_TESTS=0
-[ "${1:-}" = "--test" ] && WITH_TESTS=1
+CKAN_SERIES=${CKAN_VERSION:-2.12}
 
 say() { printf 'install: %s\n' "$*" >&2; }
 die() { printf 'install: ERROR: %s\n' "$*" >&2; exit 1; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --test) WITH_TESTS=1 ;;
+        --ckan) [ $# -ge 2 ] || die "--ckan needs a version (2.11 or 2.12)"; CKAN_SERIES=$2; shift ;;
+        --ckan=*) CKAN_SERIES=${1#--ckan=} ;;
+        *) die "unknown option '$1' (expected --test, --ckan 2.11|2.12)" ;;
+    esac
+    shift
+done
+
+# Version series -> pinned release and environment directory.
+case "$CKAN_SERIES" in
+    2.12|2.12.0) CKAN_RELEASE=2.12.0; VENV="$ROOT/.venv" ;;
+    2.11) CKAN_RELEASE=2.11.6; VENV="$ROOT/.venv-ckan2.11" ;;
+    2.11.[0-9]*) CKAN_RELEASE=$CKAN_SERIES; VENV="$ROOT/.venv-ckan2.11" ;;
+    *) die "unsupported CKAN version '$CKAN_SERIES' (supported: 2.11, 2.12)" ;;
+esac
 
 missing=()
 PY=${PYTHON:-python3}
@@ -41,22 +62,24 @@ fi
 PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
 # Skip the pip work when nothing changed since the last successful run.
 stamp="$VENV/.dataclic-installed"
-fingerprint="ckan=$CKAN_VERSION $(sha1sum "$ROOT/pyproject.toml" | cut -c1-12)"
+fingerprint="ckan=$CKAN_RELEASE $(sha1sum "$ROOT/pyproject.toml" | cut -c1-12)"
 if [ -f "$stamp" ] && grep -qx "$fingerprint tests=\(1\|$WITH_TESTS\)" "$stamp"; then
-    say "already installed in $VENV"
+    say "CKAN $CKAN_RELEASE already installed in $VENV"
+    echo "$VENV"
     exit 0
 fi
 "${PIP[@]}" --upgrade pip setuptools wheel
 if [ $WITH_TESTS = 1 ]; then
-    say "installing CKAN $CKAN_VERSION with its test requirements"
-    "${PIP[@]}" "ckan[requirements,dev]==$CKAN_VERSION"
-    say "installing ckanext-dataclic (editable) with its test extras"
-    "${PIP[@]}" -e "$ROOT[test]"
+    say "installing CKAN $CKAN_RELEASE with its test requirements"
+    "${PIP[@]}" "ckan[requirements,dev]==$CKAN_RELEASE"
+    say "installing ckanext-dataclic (editable) with its test extras and the compat plugins (spatial, dcat, scheming)"
+    "${PIP[@]}" -e "$ROOT[test,compat]"
 else
-    say "installing CKAN $CKAN_VERSION"
-    "${PIP[@]}" "ckan[requirements]==$CKAN_VERSION"
+    say "installing CKAN $CKAN_RELEASE"
+    "${PIP[@]}" "ckan[requirements]==$CKAN_RELEASE"
     say "installing ckanext-dataclic (editable) with ckanext-harvest and the grid readers"
     "${PIP[@]}" -e "$ROOT[harvest,grid]"
 fi
 echo "$fingerprint tests=$WITH_TESTS" > "$stamp"
-say "done: $VENV"
+say "done: CKAN $CKAN_RELEASE in $VENV"
+echo "$VENV"

@@ -162,6 +162,42 @@ def status() -> None:
                        f"loaded {item.loaded_at.isoformat(timespec='seconds')})")
 
 
+@dataclic.command("scheming-schema")
+@click.argument("base")
+@click.option("--dataset-type", default=None,
+              help="Dataset type of the merged schema (default: the base schema's).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write the schema to this file instead of printing it.")
+def scheming_schema(base: str, dataset_type: str | None, output: str | None) -> None:
+    """Print BASE (a ckanext-scheming dataset schema: a file or module:path) with the
+    dataclic fields it lacks added, for `scheming.dataset_schemas`."""
+    import os
+    import tempfile
+
+    import yaml
+
+    from ckanext.dataclic.scheming_schema import SchemaError, merged_schema, read_schema
+
+    try:
+        schema = merged_schema(read_schema(base), dataset_type=dataset_type)
+    except SchemaError:
+        raise click.ClickException(
+            tk._("Cannot read the scheming schema {schema}").format(schema=base)) from None
+    text = yaml.safe_dump(schema, allow_unicode=True, sort_keys=False)
+    if not output:
+        click.echo(text, nl=False)
+        return
+    target = Path(output)
+    if not target.parent.is_dir():
+        raise click.ClickException(
+            tk._("Folder {folder} does not exist").format(folder=target.parent))
+    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        stream.write(text)
+    os.replace(temporary, target)
+    click.echo(tk._("Schema written to {file}").format(file=target))
+
+
 def get_commands() -> list[click.Command]:
     # The extraction and harvest commands live beside the code they drive; the whole
     # `ckan dataclic` tree is assembled here, once.

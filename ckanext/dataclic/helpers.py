@@ -14,6 +14,8 @@ import ckan.plugins.toolkit as tk
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
+from ckanext.dataclic.logic import dataset_fields
+
 log = logging.getLogger(__name__)
 
 # Formats the panel knows how to label, in the order it offers them.
@@ -281,9 +283,7 @@ def provenance(pkg_dict: dict[str, Any]) -> list[dict[str, Any]]:
     publication created the dataset; empty for datasets that hold no published extract.
     """
     pkg_dict = pkg_dict or {}
-    extras = {
-        e.get("key"): e.get("value") for e in pkg_dict.get("extras") or [] if isinstance(e, dict)
-    }
+    extras = dataset_fields.read_fields(pkg_dict)  # extras, or scheming's top-level fields
     refresh = {k: extras.get(k) for k in REFRESH_KEYS}
     origins = []
     for resource in pkg_dict.get("resources") or []:
@@ -298,10 +298,7 @@ def provenance(pkg_dict: dict[str, Any]) -> list[dict[str, Any]]:
 def extract_summary(pkg_dict: dict[str, Any]) -> dict[str, Any] | None:
     """One line of provenance for dataset lists (search, organisation pages): extras only,
     no extra query per listed dataset."""
-    extras = {
-        e.get("key"): e.get("value")
-        for e in (pkg_dict or {}).get("extras") or [] if isinstance(e, dict)
-    }
+    extras = dataset_fields.read_fields(pkg_dict)
     if not (extras.get("dataclic_perimeter") and extras.get("dataclic_source_package")):
         return None
     status = extras.get("dataclic_refresh_status") or ""

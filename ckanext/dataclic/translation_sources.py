@@ -33,13 +33,13 @@ PO = PACKAGE / "i18n" / "fr" / "LC_MESSAGES" / "ckanext-dataclic.po"
 KEYWORDS = {"_": None, "ungettext": (1, 2), "ngettext": (1, 2), "N_": None,
             "gettext_default": None, "ngettext_default": (1, 2)}
 EXTENSION_METHODS = [
-    ("**/templates/**.html", "ckan"),
+    ("**/templates/**.html", "ckan.lib.extract:extract_ckan"),
     ("**/assets/**.js", "javascript"),
     ("**.py", "python"),
 ]
 HARVEST_METHODS = [
     ("**/tests/**", "ignore"),
-    ("**/templates/**.html", "ckan"),
+    ("**/templates/**.html", "ckan.lib.extract:extract_ckan"),
     ("**.py", "python"),
 ]
 HARVESTER_MODULES = ("udata", "ods", "hubeau", "georisques", "wfs", "datafair")

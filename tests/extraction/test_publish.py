@@ -237,3 +237,32 @@ def test_new_referential_vintage_queues_refreshes(app, editor, org, source):
     assert item["vintage"] == "COG 2026"
     assert item["refresh_status"] in ("ok", "unchanged")
     assert item["last_refresh"] is not None
+
+
+def test_published_dataset_carries_the_territory_outline_and_geozone(app, editor, org, source):
+    import json
+
+    import shapely
+
+    _dataset, resource = source
+    record = extract(app, resource)
+    result = call(app, "dataclic_publish", user=editor, id=record["id"],
+                  owner_org=org["name"])["result"]
+    published = call(app, "package_show", user=editor, id=result["package_id"])["result"]
+    extras = {e["key"]: e["value"] for e in published["extras"]}
+    assert extras["dataclic_geozones"] == "fr:epci:243300316"
+    outline = shapely.from_geojson(extras["spatial"])
+    assert json.loads(extras["spatial"])["type"] in ("Polygon", "MultiPolygon")
+    assert len(extras["spatial"]) <= 20_000
+    # Independent expectation: the member communes' own contours, merged here.
+    referential = service.referential()
+    members = referential.resolve("epci:243300316").communes
+    contours = [referential.commune_geometry(code) for code in members]
+    expected = shapely.union_all([c for c in contours if c is not None])
+    for mine, theirs in zip(outline.bounds, expected.bounds):
+        assert abs(mine - theirs) < 0.01
+    overlap = outline.intersection(expected).area
+    assert overlap / expected.area > 0.97 and overlap / outline.area > 0.97
+    # Bordeaux's town hall is inside, Arcachon's is not.
+    assert outline.contains(shapely.Point(-0.5792, 44.8378))
+    assert not outline.contains(shapely.Point(-1.1680, 44.6586))

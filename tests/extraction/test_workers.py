@@ -68,6 +68,32 @@ class SlowServer:
         self.server.server_close()
 
 
+# CKAN 2.11's CLI reads logging sections from the ini it is given (2.12 does not need them).
+LOGGING_SECTIONS = """
+[loggers]
+keys = root
+
+[handlers]
+keys = console
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = WARN
+handlers = console
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+level = NOTSET
+formatter = generic
+
+[formatter_generic]
+format = %(levelname)-5.5s [%(name)s] %(message)s
+"""
+
+
 @pytest.fixture()
 def worker_ini(tmp_path, extraction_env, ckan_config, monkeypatch):
     """An ini for the worker processes: test.ini plus this test's storage and timeouts."""
@@ -80,6 +106,7 @@ def worker_ini(tmp_path, extraction_env, ckan_config, monkeypatch):
         f"ckanext.dataclic.extract.storage_path = {extraction_env}\n"
         "ckanext.dataclic.extract.allowed_hosts = 127.0.0.1\n"
         "ckanext.dataclic.extract.worker_timeout = 3\n"
+        + LOGGING_SECTIONS
     )
     return ini
 

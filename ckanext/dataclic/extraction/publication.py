@@ -11,6 +11,8 @@ from typing import Any
 import ckan.plugins.toolkit as tk
 
 from ckanext.dataclic.extraction import service
+from ckanext.dataclic.logic import dataset_fields
+from ckanext.dataclic.logic.territory_metadata import standard_territory_fields
 from ckanext.dataclic.model import extraction as store
 from ckanext.dataclic.portal_language import date_default, gettext_default, ngettext_default
 
@@ -45,6 +47,20 @@ def provenance(record: dict[str, Any], source_package: dict[str, Any],
         "dataclic_rows_kept": str(report.get("rows_kept", "")),
         "dataclic_extraction_id": record["id"],
     }
+
+
+def _standard_fields(record: dict[str, Any], source_package: dict[str, Any]) -> dict[str, str]:
+    """The territory's standard metadata (outline, geozones, temporal coverage); none when
+    the perimeter no longer resolves in the active referential."""
+    from ckanext.dataclic.territories import PerimeterError
+
+    try:
+        return standard_territory_fields(record["perimeter"], referential=service.referential(),
+                                         source_package=source_package)
+    except PerimeterError:
+        log.warning("Perimeter %s not in the active referential: no standard metadata",
+                    record["perimeter"])
+        return {}
 
 
 def _unique_name(base: str) -> str:
@@ -160,7 +176,8 @@ def publish(context: dict[str, Any], record: dict[str, Any], owner_org: str,
             "name": name, "title": title, "owner_org": org["id"], "notes": notes,
             "license_id": source_package.get("license_id") or "notspecified",
             "private": bool(source_package.get("private")),
-            "extras": [{"key": k, "value": v} for k, v in facts.items()],
+            **dataset_fields.as_package_fields(
+                {**_standard_fields(record, source_package), **facts}),
         })
         try:
             resource = tk.get_action("resource_create")(
@@ -286,9 +303,8 @@ def _record_outcome(package_id: str, resource_id: str, when: Any, outcome: str,
               "dataclic_refresh_message": message or ""}
     try:
         package = tk.get_action("package_show")(dict(site), {"id": package_id})
-        extras = {e["key"]: e["value"] for e in package.get("extras", [])}
-        extras.update(values)
         tk.get_action("package_patch")(dict(site), {
-            "id": package_id, "extras": [{"key": k, "value": v} for k, v in extras.items()]})
+            "id": package_id, **dataset_fields.as_package_fields(
+                values, package.get("type") or "dataset", package.get("extras") or [])})
     except (tk.ObjectNotFound, tk.ValidationError):
         log.warning("Cannot record the refresh outcome on dataset %s", package_id)

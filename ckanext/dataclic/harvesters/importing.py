@@ -17,6 +17,7 @@ from ckan import model
 from ckan.lib.munge import munge_tag
 from ckanext.harvest.model import HarvestGatherError, HarvestObjectExtra
 
+from ckanext.dataclic.logic import dataset_fields
 from ckanext.dataclic.remote import RemoteClient, RemoteError
 
 from .config import SourceConfigError, client_for
@@ -37,7 +38,7 @@ class ImportStage:
     def _digest(package: dict[str, Any]) -> str:
         from .territorial import VOLATILE_EXTRAS
 
-        hashed = {**package, "extras": [
+        hashed = {**{k: v for k, v in package.items() if k not in VOLATILE_EXTRAS}, "extras": [
             e for e in package.get("extras", []) if e["key"] not in VOLATILE_EXTRAS
         ], "resources": [
             {k: v for k, v in r.items() if not k.startswith("_")} for r in package["resources"]
@@ -281,7 +282,8 @@ class ImportStage:
             "license_id": draft.license_id,
             "owner_org": source_package.owner_org if source_package else None,
             "tags": [{"name": t} for t in tags],
-            "extras": [{"key": k, "value": v} for k, v in sorted(extras.items()) if v],
+            # free extras, or the schema's fields on a ckanext-scheming portal
+            **dataset_fields.as_package_fields({k: v for k, v in sorted(extras.items()) if v}),
             "resources": resources,
         }
 

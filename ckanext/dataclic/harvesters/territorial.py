@@ -20,6 +20,9 @@ from typing import Any
 
 import ckan.plugins.toolkit as tk
 
+from ckanext.dataclic.logic import dataset_fields
+from ckanext.dataclic.logic.territory_metadata import standard_territory_fields
+
 from .base import DatasetDraft, SourceConfigError, _text, one_of, staging_dir
 from .local_cut import CutError, CutResult, cut, sha256
 from .metered import Meter
@@ -103,6 +106,8 @@ def provenance_extras(
     ``spatial``) later."""
     when = extracted or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     return {
+        # spatial outline, data.gouv.fr geozones: what catalogues and DCAT read
+        **standard_territory_fields(perimeter.id),
         # the provenance box of the dataset page: the national source is not in this CKAN
         "dataclic_source_package": source_url,
         "dataclic_source_package_title": source_title,
@@ -361,15 +366,16 @@ def _mark_failed(harvest_object: Any, message: str) -> None:
     package = _previous_package(harvest_object)
     if package is None:
         return
-    extras = {e["key"]: e["value"] for e in package.get("extras", [])}
     when = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    extras.update({"dataclic_last_refresh": when.isoformat(timespec="seconds"),
-                   "dataclic_refresh_status": "failed",
-                   "dataclic_refresh_message": message[:500]})
+    outcome = {"dataclic_last_refresh": when.isoformat(timespec="seconds"),
+               "dataclic_refresh_status": "failed",
+               "dataclic_refresh_message": message[:500]}
     site = tk.get_action("get_site_user")({"ignore_auth": True}, {})
     try:
         tk.get_action("package_patch")(
             {"ignore_auth": True, "user": site["name"]},
-            {"id": package["id"], "extras": [{"key": k, "value": v} for k, v in extras.items()]})
+            {"id": package["id"], **dataset_fields.as_package_fields(
+                outcome, package.get("type") or "dataset",
+                current_extras=package.get("extras") or [])})
     except (tk.ValidationError, tk.ObjectNotFound):
         log.warning("Cannot record the failed rebuild on dataset %s", package["id"])

@@ -16,7 +16,7 @@ from typing import Any
 import pysolr
 import sqlalchemy as sa
 
-from ckanext.dataclic.pgsearch import lucene
+from ckanext.dataclic.pgsearch import lucene, spatial
 from ckanext.dataclic.pgsearch.compiler import COLUMNS, QueryCompiler
 from ckanext.dataclic.pgsearch.store import TABLE, IndexTable
 
@@ -170,9 +170,14 @@ class PgSearchConnection:
         for fq in _as_list(params.get("fq")):
             if fq is None or not str(fq).strip():
                 continue
-            conditions.append(compiler.compile(lucene.parse(str(fq), default_and=default_and)))
+            function_filter = spatial.filter_sql(str(fq), compiler)  # {!frange}: ext_bbox
+            conditions.append(function_filter or compiler.compile(
+                lucene.parse(str(fq), default_and=default_and)))
         where = " AND ".join(f"({c})" for c in conditions)
         rank = compiler.rank_expression() or "1.0"
+        boost = spatial.boost_sql(params, compiler)  # bf: ext_bbox's overlap ordering
+        if boost:
+            rank = f"({rank} + {boost})"
         text_search = bool(compiler.rank_parts)
 
         rows = _as_int("rows", params.get("rows"), 10)
