@@ -276,3 +276,14 @@ def test_texts_holding_the_delimiter_are_quoted(grids, ref, tmp_path, cache):
     with pytest.raises(ExtractionError, match="delimiter"):
         extract_grid(grids["horizon"], ref.resolve("commune:33063"), tmp_path / "x.csv",
                      referential=ref, delimiter="x", cache_dir=cache)
+
+
+def test_a_grid_too_fine_for_the_perimeter_is_refused(grids, ref, bordeaux, tmp_path,
+                                                      monkeypatch):
+    from ckanext.dataclic.extract.grid import weights
+
+    monkeypatch.setattr(weights, "MAX_PAIRS", 50)  # the EPCI meets more SAFRAN cells
+    with pytest.raises(ExtractionError, match="too fine"):
+        extract_grid(grids["horizon"], bordeaux, tmp_path / "x.csv", referential=ref,
+                     cache_dir=tmp_path / "c")
+    assert not (tmp_path / "x.csv").exists()

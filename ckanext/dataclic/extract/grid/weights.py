@@ -16,6 +16,9 @@ from typing import Any
 from .spec import GridSpec
 
 PAIRS_PER_BATCH = 200_000
+# Above this many (commune, cell) pairs the grid is too fine for exact per-commune weights
+# of the perimeter (memory and time grow with it): the user is told instead.
+MAX_PAIRS = 5_000_000
 
 
 def candidate_pairs(grid: GridSpec, bounds: Any) -> tuple[Any, Any]:
@@ -32,6 +35,13 @@ def candidate_pairs(grid: GridSpec, bounds: Any) -> tuple[Any, Any]:
     ncol = np.where(ok, np.maximum(c1 - c0, 0), 0)
     nrow = np.where(ok, np.maximum(r1 - r0, 0), 0)
     counts = ncol * nrow
+    if counts.sum() > MAX_PAIRS:
+        from ..errors import ExtractionError
+
+        raise ExtractionError(
+            f"The grid is too fine for per-commune statistics of this perimeter "
+            f"({int(counts.sum()):,} commune-cell pairs, at most {MAX_PAIRS:,}); "
+            "use a smaller perimeter, a coarser grid, or the clip mode")
     geom = np.repeat(np.arange(len(bounds)), counts)
     offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     ncol_g = np.maximum(ncol[geom], 1)
