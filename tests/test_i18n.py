@@ -97,3 +97,12 @@ def test_compiled_catalogue_matches_the_po_file():
             assert compiled.gettext(entry.id) == entry.string, (
                 f"{entry.id!r}: the .mo is stale (run scripts/i18n.sh compile)"
             )
+
+
+def test_the_french_catalogue_parses_as_ckan_reads_it():
+    """`ckan run` builds the widget's JS translations from the .po with polib, which stops
+    the server on a syntax error that babel's reader lets through."""
+    import polib
+
+    catalogue = polib.pofile(str(PO))
+    assert catalogue.percent_translated() == 100
