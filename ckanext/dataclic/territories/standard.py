@@ -7,7 +7,6 @@ both build their datasets' standard metadata from here, through
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .codes import PerimeterId, parse_perimeter_id
@@ -53,19 +52,3 @@ def outline_geojson(geometry: Any, max_chars: int = MAX_OUTLINE_CHARS) -> str | 
                 return text
         tolerance = tolerance * 2 if tolerance else 0.0002
     return shapely.to_geojson(shapely.box(*geometry.bounds))
-
-
-def bbox_of(geojson_text: str) -> tuple[float, float, float, float]:
-    """(min x, min y, max x, max y) of a GeoJSON geometry."""
-    import shapely
-
-    return tuple(shapely.from_geojson(geojson_text).bounds)  # type: ignore[return-value]
-
-
-def is_geojson_geometry(text: Any) -> bool:
-    try:
-        value = json.loads(text) if isinstance(text, str) else None
-    except ValueError:
-        return False
-    return isinstance(value, dict) and "type" in value and (
-        "coordinates" in value or "geometries" in value)
