@@ -180,7 +180,8 @@ class DataclicHarvester(GatherStage, ImportStage, HarvesterBase, p.SingletonPlug
 
     # -- IHarvester ------------------------------------------------------------------------
     def info(self) -> dict[str, str]:
-        return {"name": self.name, "title": self.title, "description": self.description}
+        # The description is translated in the extension's catalogue (translation_sources).
+        return {"name": self.name, "title": self.title, "description": tk._(self.description)}
 
     def validate_config(self, config: str | None) -> str:
         parsed = parse_source_config(config, self.config_keys)
