@@ -17,6 +17,7 @@ import numpy as np
 SCALE = 100_000
 COG_FILE = "cog.json.gz"
 CONTOURS_FILE = "contours.parquet"
+SUBSET_BATCH_ROWS = 2048  # rows decoded at a time when reading some communes only
 
 
 def data_path(name: str) -> Path:
@@ -34,50 +35,29 @@ def read_contours(
     """Return commune codes and an array of shapely MultiPolygons (EPSG:4326), same order.
 
     With ``codes``, only those communes' contours are built (codes absent from the file are
-    left out): a perimeter's geometry then costs its own communes, not all of France's."""
-    import pyarrow as pa
+    left out), streaming the file a few pages at a time: a perimeter's geometry then costs
+    its own communes, not all of France's (the whole set is ~60 MB of geometries, and a
+    whole-column read of the file ~40 MB more at its peak)."""
     import pyarrow.parquet as pq
     import shapely
 
-    # One column at a time, memory-mapped, the pool's freed memory given back after each:
-    # reading the whole table at once costs the process ~100 MB more at its peak.
-    file = pq.ParquetFile(path or data_path(CONTOURS_FILE), memory_map=True)
-    pool = pa.default_memory_pool()
+    if codes is not None:
+        return _read_some(path or data_path(CONTOURS_FILE), set(codes))
+
+    table = pq.read_table(path or data_path(CONTOURS_FILE))
+    codes = table.column("code").to_pylist()
 
     def flat(name: str) -> tuple[np.ndarray, np.ndarray]:
-        column = file.read(columns=[name], use_threads=False).column(0).combine_chunks()
-        values = column.values.to_numpy().copy()
-        offsets = column.offsets.to_numpy().astype(np.int64)
-        del column
-        pool.release_unused()
-        return values, offsets
+        column = table.column(name).combine_chunks()
+        return column.values.to_numpy(), column.offsets.to_numpy()
 
-    all_codes = file.read(columns=["code"], use_threads=False).column(0).to_pylist()
-    dx, coord_offsets = flat("dx")
+    dx, _ = flat("dx")
     dy, _ = flat("dy")
-    ring_sizes, ring_row_offsets = flat("ring_sizes")
+    ring_sizes, _ = flat("ring_sizes")
     poly_rings, geom_offsets = flat("poly_rings")
-    file.close()
-    if codes is None:
-        rows = None
-        selected = all_codes
-    else:
-        wanted = set(codes)
-        rows = np.array([i for i, code in enumerate(all_codes) if code in wanted], dtype=np.int64)
-        selected = [all_codes[i] for i in rows.tolist()]
-    # Coordinates are delta-encoded across the whole file: decode all, keep the rows asked.
-    x = np.cumsum(dx, dtype=np.int64)
-    y = np.cumsum(dy, dtype=np.int64)
-    if rows is not None:
-        take = _ranges(coord_offsets, rows)
-        x, y = x[take], y[take]
-        ring_sizes = ring_sizes[_ranges(ring_row_offsets, rows)]
-        poly_rings = poly_rings[_ranges(geom_offsets, rows)]
-        polygons = geom_offsets[rows + 1] - geom_offsets[rows]
-        geom_offsets = np.concatenate([[0], np.cumsum(polygons, dtype=np.int64)])
-    coords = np.empty((len(x), 2), dtype=np.float64)
-    coords[:, 0] = x / SCALE
-    coords[:, 1] = y / SCALE
+    coords = np.empty((len(dx), 2), dtype=np.float64)
+    coords[:, 0] = np.cumsum(dx, dtype=np.int64) / SCALE
+    coords[:, 1] = np.cumsum(dy, dtype=np.int64) / SCALE
     ring_offsets = np.concatenate([[0], np.cumsum(ring_sizes, dtype=np.int64)])
     poly_offsets = np.concatenate([[0], np.cumsum(poly_rings, dtype=np.int64)])
     geometries = shapely.from_ragged_array(
@@ -85,15 +65,61 @@ def read_contours(
         coords,
         (ring_offsets, poly_offsets, geom_offsets.astype(np.int64)),
     )
-    return selected, geometries
+    return codes, geometries
 
 
-def _ranges(offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Indices of the values of ``rows`` in a list column with these ``offsets``."""
-    starts, ends = offsets[rows], offsets[rows + 1]
-    if not len(rows):
-        return np.zeros(0, dtype=np.int64)
-    lengths = ends - starts
-    # arange per row, vectorised: position within the concatenation minus the row's start
-    first = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-    return first + np.arange(int(lengths.sum()), dtype=np.int64)
+def _read_some(path: Path, wanted: set[str]) -> tuple[list[str], np.ndarray]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import shapely
+
+    found: list[str] = []
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    rings: list[np.ndarray] = []
+    polygons: list[np.ndarray] = []
+    x0 = y0 = 0  # coordinates are delta-encoded across the whole file
+    columns = ["code", "dx", "dy", "ring_sizes", "poly_rings"]
+    with pq.ParquetFile(path, memory_map=True) as file:
+        for batch in file.iter_batches(batch_size=SUBSET_BATCH_ROWS, columns=columns,
+                                       use_threads=False):
+            dx, coord_offsets = _flat(batch.column(1))
+            dy, _ = _flat(batch.column(2))
+            x = x0 + np.cumsum(dx, dtype=np.int64)
+            y = y0 + np.cumsum(dy, dtype=np.int64)
+            if len(x):
+                x0, y0 = int(x[-1]), int(y[-1])
+            rows = [i for i, code in enumerate(batch.column(0).to_pylist()) if code in wanted]
+            if not rows:
+                continue
+            ring_sizes, ring_offsets = _flat(batch.column(3))
+            poly_rings, poly_offsets = _flat(batch.column(4))
+            codes = batch.column(0)
+            for i in rows:
+                found.append(codes[i].as_py())
+                xs.append(x[coord_offsets[i]:coord_offsets[i + 1]])
+                ys.append(y[coord_offsets[i]:coord_offsets[i + 1]])
+                rings.append(ring_sizes[ring_offsets[i]:ring_offsets[i + 1]])
+                polygons.append(poly_rings[poly_offsets[i]:poly_offsets[i + 1]])
+    pa.default_memory_pool().release_unused()  # the decoded pages, back to the system
+    if not found:
+        return [], np.empty(0, dtype=object)
+    coords = np.empty((sum(len(part) for part in xs), 2), dtype=np.float64)
+    coords[:, 0] = np.concatenate(xs) / SCALE
+    coords[:, 1] = np.concatenate(ys) / SCALE
+    ring_offsets_all = np.concatenate([[0], np.cumsum(np.concatenate(rings), dtype=np.int64)])
+    poly_offsets_all = np.concatenate(
+        [[0], np.cumsum(np.concatenate(polygons), dtype=np.int64)])
+    geom_offsets = np.concatenate(
+        [[0], np.cumsum([len(part) for part in polygons], dtype=np.int64)])
+    geometries = shapely.from_ragged_array(
+        shapely.GeometryType.MULTIPOLYGON, coords,
+        (ring_offsets_all, poly_offsets_all, geom_offsets),
+    )
+    return found, geometries
+
+
+def _flat(column: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Values and zero-based offsets of a list column of one record batch."""
+    offsets = np.asarray(column.offsets, dtype=np.int64)
+    return column.flatten().to_numpy(zero_copy_only=False), offsets - offsets[0]
