@@ -1,7 +1,7 @@
 """A small on-disk cache of resolved perimeters for the console script.
 
-Loading the embedded referential (COG tables, then every commune contour for the first
-geometry) takes about two seconds, more than a whole indexed or GeoPackage extraction. The
+Loading the embedded referential (COG tables, then the perimeter's commune contours for
+the first geometry) takes about a second, more than a whole indexed or GeoPackage extraction. The
 console script only needs, for one perimeter: its codes, communes and geometry, the set of
 known commune codes, and the communes its codes map to. Those are stored once per
 (perimeter, embedded data version) under ``$DATACLIC_CACHE_DIR`` (default

@@ -421,7 +421,8 @@ class Referential:
         if self._contours is not None or self.contour_subset_loader is None:
             contours = self.contours()
             return {c: contours[c] for c in wanted if c in contours}
-        found = {c: self._commune_contours[c] for c in wanted if c in self._commune_contours}
+        cached = ((c, self._commune_contours.get(c)) for c in wanted)  # .get: thread-safe
+        found = {c: geometry for c, geometry in cached if geometry is not None}
         missing = [c for c in wanted if c not in found]
         if missing:
             loaded = self.contour_subset_loader(missing)
