@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import shapely
 from ckan.cli.cli import ckan as ckan_command
 
 from ckanext.dataclic.model import active_referential, list_vintages
@@ -65,6 +66,21 @@ def test_load_is_idempotent_and_switches_the_active_vintage(cli):
     assert len(referential.resolve("epci:243300316").communes) == 28
     assert referential.current_commune("33092").code == "33008"
     assert not referential.resolve("commune:33063").geometry.is_empty
+    # A fresh referential reads the contours of the perimeter it cuts, not all of France's.
+    from ckan import model
+
+    from ckanext.dataclic.model.territory import referential_from_db
+
+    fresh = referential_from_db("COG 2026 shared")
+    bm = fresh.resolve("epci:243300316")
+    with model.meta.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT code, wkb FROM dataclic_territory_contour WHERE vintage = %s",
+            ("COG 2026 shared",)).all()
+    stored = {code: shapely.from_wkb(bytes(wkb)) for code, wkb in rows}
+    assert shapely.equals(bm.geometry, shapely.union_all([stored[c] for c in bm.communes]))
+    assert fresh._contours is None
+    assert shapely.equals(fresh.commune_geometry("33063"), stored["33063"])
 
 
 @pytest.mark.usefixtures("with_plugins", "territory_tables")

@@ -173,3 +173,46 @@ def test_embedded_data_is_compact_and_every_contour_valid(ref):
     assert len(geometries) > 34_800
     assert shapely.is_valid(geometries).all()
     assert {g.geom_type for g in geometries} == {"MultiPolygon"}
+
+
+def test_a_perimeter_geometry_reads_only_its_own_communes_contours(ref):
+    """A harvest cutting one EPCI must not hold every commune contour of France."""
+    from ckanext.dataclic.territories.embedded import read_cog, read_contours
+    from ckanext.dataclic.territories.referential import _embedded_subset
+
+    asked: list[list[str]] = []
+
+    def subset(codes):
+        asked.append(sorted(codes))
+        return _embedded_subset(codes)
+
+    def everything():
+        raise AssertionError("the whole contour set was loaded for one perimeter")
+
+    fresh = Referential.from_cog_tables(read_cog(), contour_loader=everything,
+                                        contour_subset_loader=subset)
+    perimeter = fresh.resolve("epci:243300316")
+    codes, geometries = read_contours()  # independent: the whole file, decoded at once
+    full = dict(zip(codes, geometries))
+    expected = shapely.union_all([full[c] for c in perimeter.communes])
+    assert shapely.equals(perimeter.geometry, expected)
+    assert asked == [sorted(perimeter.communes)]
+    # The communes of the perimeter just cut are cached: no second read.
+    assert shapely.equals(fresh.resolve("commune:33063").geometry, full["33063"])
+    assert fresh.commune_geometry("33281") is not None
+    assert len(asked) == 1
+    # A code without contour is simply absent, as with the whole set.
+    assert fresh.commune_contours(["99999"]) == {}
+
+
+def test_subset_decoding_matches_the_whole_file():
+    from ckanext.dataclic.territories.embedded import read_contours
+
+    codes, geometries = read_contours()
+    full = dict(zip(codes, geometries))
+    wanted = [codes[0], "2A004", "33063", "75056", "97617", codes[-1], codes[len(codes) // 2]]
+    found, parts = read_contours(codes=[*wanted, "99999"])
+    assert sorted(found) == sorted(set(wanted))
+    for code, geometry in zip(found, parts):
+        assert shapely.to_wkb(geometry) == shapely.to_wkb(full[code]), code
+    assert read_contours(codes=[])[0] == []

@@ -554,6 +554,9 @@ class _Run:
             communes = getattr(self.perimeter, "communes", None)
             shapes, names = [], []
             if resolve is not None and communes:
+                batch = getattr(self.ref, "commune_contours", None)
+                if batch is not None:
+                    batch(communes)  # one read for all of them, then cached
                 for c in communes:
                     try:
                         shapes.append(resolve(f"commune:{c}").geometry)

@@ -1,7 +1,7 @@
 """A small on-disk cache of resolved perimeters for the console script.
 
-Loading the embedded referential (COG tables, then every commune contour for the first
-geometry) takes about two seconds, more than a whole indexed or GeoPackage extraction. The
+Loading the embedded referential (COG tables, then the perimeter's commune contours for
+the first geometry) takes about a second, more than a whole indexed or GeoPackage extraction. The
 console script only needs, for one perimeter: its codes, communes and geometry, the set of
 known commune codes, and the communes its codes map to. Those are stored once per
 (perimeter, embedded data version) under ``$DATACLIC_CACHE_DIR`` (default
@@ -195,6 +195,7 @@ def store(referential: Any, perimeter: Any, alias: str | None = None) -> None:
                 if com.code not in info:
                     info[com.code] = [com.code, com.name, com.epci_siren, com.epci_name,
                                       com.departement_code, com.region_code]
+        geometry = perimeter.geometry  # loads the communes' contours at once
         commune_wkb: dict[str, str] = {}
         if len(perimeter.communes) <= 1000:
             for code in perimeter.communes:
@@ -204,7 +205,7 @@ def store(referential: Any, perimeter: Any, alias: str | None = None) -> None:
             "id": perimeter.id, "kind": perimeter.kind, "code": perimeter.code,
             "name": perimeter.name, "vintage": str(getattr(perimeter, "vintage", "")),
             "codes": sorted(perimeter.codes), "communes": list(perimeter.communes),
-            "geometry": base64.b64encode(shapely.to_wkb(perimeter.geometry)).decode(),
+            "geometry": base64.b64encode(shapely.to_wkb(geometry)).decode(),
             "communes_info": info, "commune_wkb": commune_wkb,
         }
         payload = json.dumps(data).encode()

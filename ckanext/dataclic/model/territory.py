@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,7 @@ contour_table = sa.Table(
 # a commune déléguée may share its code with its chef-lieu.
 TABLE_ENTITIES = {"epci": "EPCI", "departements": "DEP", "regions": "REG"}
 INSERT_BATCH = 5000
+CONTOUR_BATCH = 1000  # codes per IN (…) when reading some communes' contours
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,8 @@ def active_vintage() -> VintageInfo | None:
 
 
 def referential_from_db(vintage: str) -> Referential:
-    """Build the referential of a stored vintage; contours are read on first geometry use."""
+    """Build the referential of a stored vintage; contours are read on first geometry use,
+    only those of the perimeter at hand unless something needs them all."""
     tables: dict[str, Any] = {"vintage": vintage, "communes": [], "epci": [],
                               "departements": [], "regions": []}
     by_entity = {entity: table for table, entity in TABLE_ENTITIES.items()}
@@ -233,7 +236,25 @@ def referential_from_db(vintage: str) -> Referential:
         geometries = shapely.from_wkb([bytes(row.wkb) for row in result])
         return {row.code: geometry for row, geometry in zip(result, geometries)}
 
-    return Referential.from_cog_tables(tables, contour_loader=load_contours)
+    def load_contours_of(codes: Collection[str]) -> dict[str, Any]:
+        import shapely
+
+        wanted = sorted(codes)
+        found: dict[str, Any] = {}
+        with _engine().connect() as conn:
+            for start in range(0, len(wanted), CONTOUR_BATCH):
+                result = conn.execute(
+                    sa.select(contour_table.c.code, contour_table.c.wkb)
+                    .where(contour_table.c.vintage == vintage)
+                    .where(contour_table.c.code.in_(wanted[start:start + CONTOUR_BATCH]))
+                ).all()
+                if result:
+                    geometries = shapely.from_wkb([bytes(row.wkb) for row in result])
+                    found.update((row.code, g) for row, g in zip(result, geometries))
+        return found
+
+    return Referential.from_cog_tables(tables, contour_loader=load_contours,
+                                       contour_subset_loader=load_contours_of)
 
 
 class ActiveReferential:

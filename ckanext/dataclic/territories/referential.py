@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
@@ -15,6 +15,9 @@ ParentRef = tuple[str, str, str]
 # grow without limit in a long-running web process.
 MAX_CACHED_PERIMETERS = 4096
 MAX_CACHED_GEOMETRIES = 512
+# Commune contours loaded one perimeter at a time (when the whole set is not loaded): more
+# than the largest département, so a région's union by départements stays one load each.
+MAX_CACHED_COMMUNE_CONTOURS = 4096
 
 
 def _remember(cache: dict[str, Any], key: str, value: Any, limit: int) -> None:
@@ -122,10 +125,14 @@ class Referential:
     departements: dict[str, tuple[str, str]]  # code -> (name, region code)
     regions: dict[str, str]
     contour_loader: Callable[[], dict[str, Any]] | None = None
+    # Loads the contours of some communes only (codes absent from the store are left out).
+    # With it, a perimeter's geometry reads its own communes, not every contour of France.
+    contour_subset_loader: Callable[[Collection[str]], dict[str, Any]] | None = None
     contour_sources: list[ContourSource] = field(default_factory=list)
     contours_from_parts: tuple[str, ...] = ()
     _contours: dict[str, Any] | None = field(default=None, repr=False)
     _geometry_cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _commune_contours: dict[str, Any] = field(default_factory=dict, repr=False)
     _perimeter_cache: dict[str, Perimeter] = field(default_factory=dict, repr=False)
     _index: SearchIndex | None = field(default=None, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -158,7 +165,9 @@ class Referential:
         if Referential._default is None:
             from .embedded import read_cog
 
-            Referential._default = cls.from_cog_tables(read_cog(), contour_loader=_embedded)
+            Referential._default = cls.from_cog_tables(
+                read_cog(), contour_loader=_embedded, contour_subset_loader=_embedded_subset
+            )
         return Referential._default
 
     @classmethod
@@ -167,6 +176,7 @@ class Referential:
         tables: dict[str, Any],
         *,
         contour_loader: Callable[[], dict[str, Any]] | None = None,
+        contour_subset_loader: Callable[[Collection[str]], dict[str, Any]] | None = None,
     ) -> Referential:
         """Build from the compact tables of ``cog.json.gz`` (see build_referential.py)."""
         epcis: dict[str, Epci] = {}
@@ -232,6 +242,7 @@ class Referential:
             departements={code: (name, reg) for code, name, reg in tables["departements"]},
             regions={code: name for code, name in tables["regions"]},
             contour_loader=contour_loader,
+            contour_subset_loader=contour_subset_loader,
             contours_from_parts=tuple(tables.get("contours_from_parts", ())),
             contour_sources=[
                 ContourSource(
@@ -402,8 +413,28 @@ class Referential:
                     self._contours = loaded
         return self._contours
 
+    def commune_contours(self, codes: Iterable[str]) -> dict[str, Any]:
+        """Code -> contour of ``codes`` (those with one). Reads only these communes when the
+        whole set is not loaded and the referential can load a subset; kept in a bounded
+        cache, so the communes of a perimeter just cut cost nothing more."""
+        wanted = list(dict.fromkeys(codes))
+        if self._contours is not None or self.contour_subset_loader is None:
+            contours = self.contours()
+            return {c: contours[c] for c in wanted if c in contours}
+        cached = ((c, self._commune_contours.get(c)) for c in wanted)  # .get: thread-safe
+        found = {c: geometry for c, geometry in cached if geometry is not None}
+        missing = [c for c in wanted if c not in found]
+        if missing:
+            loaded = self.contour_subset_loader(missing)
+            found.update(loaded)
+            with self._lock:
+                for code, geometry in loaded.items():
+                    _remember(self._commune_contours, code, geometry,
+                              MAX_CACHED_COMMUNE_CONTOURS)
+        return {c: found[c] for c in wanted if c in found}
+
     def commune_geometry(self, code: str) -> Any | None:
-        return self.contours().get(code)
+        return self.commune_contours([code]).get(code)
 
     def communes_without_geometry(self) -> list[str]:
         contours = self.contours()
@@ -420,7 +451,7 @@ class Referential:
             deps = sorted({self.communes[c].departement_code for c in perimeter.communes})
             parts = [self.resolve(f"departement:{d}").geometry for d in deps]
         else:
-            contours = self.contours()
+            contours = self.commune_contours(perimeter.communes)
             parts = [contours[c] for c in perimeter.communes if c in contours]
         if not parts:
             geometry = shapely.MultiPolygon()
@@ -530,3 +561,10 @@ def _embedded() -> dict[str, Any]:
 
     codes, geometries = read_contours()
     return dict(zip(codes, geometries))
+
+
+def _embedded_subset(codes: Collection[str]) -> dict[str, Any]:
+    from .embedded import read_contours
+
+    found, geometries = read_contours(codes=codes)
+    return dict(zip(found, geometries))

@@ -106,6 +106,10 @@ def _geometries(referential: Any) -> Callable[[list[str]], list[Any]]:
 
                 holder["full"] = default_referential()
             ref = holder["full"]
+        batch = getattr(ref, "commune_contours", None)
+        if batch is not None:  # one read for all of them
+            found = batch(codes)
+            return [found.get(c) for c in codes]
         return [ref.commune_geometry(c) for c in codes]
 
     return get
