@@ -33,8 +33,11 @@ def resource(org):
 
 def ask(app, resource, perimeter, *, lang="", forwarded=None):
     headers = {"X-Forwarded-For": forwarded} if forwarded else {}
-    return app.post(f"{lang}/api/3/action/dataclic_extract", headers=headers, json={
-        "resource_id": resource["id"], "perimeter": perimeter, "format": "csv"})
+    # The address a WSGI server gives every request (CKAN 2.11's test client sets none).
+    return app.post(f"{lang}/api/3/action/dataclic_extract", headers=headers,
+                    environ_base={"REMOTE_ADDR": "127.0.0.1"}, json={
+                        "resource_id": resource["id"], "perimeter": perimeter,
+                        "format": "csv"})
 
 
 def test_client_address_trusts_x_forwarded_for_only_from_trusted_proxies():
