@@ -171,8 +171,8 @@ def child(kind: str, approach: str, url: str, folder: str) -> None:
     from ckanext.dataclic.extract.profile import ProfileOverrides
     from ckanext.dataclic.harvesters.local_cut import cut
     from ckanext.dataclic.harvesters.metered import Meter, download
-    from ckanext.dataclic.harvesters.remote import HostPolicy, RemoteClient, RemoteLimits
     from ckanext.dataclic.harvesters.server_filters import datafair_lines, wfs_features
+    from ckanext.dataclic.remote import HostPolicy, RemoteClient, RemoteLimits
     from ckanext.dataclic.territories import Referential
 
     # A fetch consumer keeps its referential loaded: warm it before the clock starts.

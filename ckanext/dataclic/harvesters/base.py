@@ -5,7 +5,8 @@ A harvester module only says how to list a source (:meth:`DataclicHarvester.list
 how to fetch one record when the listing does not carry it, and how to turn a record into a
 :class:`DatasetDraft`. The shared stages live in :mod:`.gathering` (gather, fetch) and
 :mod:`.importing` (import, withdraw); config checks in :mod:`.config`; identity in
-:mod:`.identity`; stored files in :mod:`.storage`. Their public names are re-exported here.
+:mod:`.identity`; stored files in :mod:`.storage`. Harvester modules import those names
+from where they live.
 """
 
 from __future__ import annotations
@@ -23,53 +24,15 @@ from ckanext.harvest.model import HarvestObject
 
 from ckanext.dataclic.remote import RemoteClient, RemoteError
 
-from .config import (  # noqa: F401  (re-exported for the harvester modules)
-    COMMON_KEYS,
-    Check,
-    SourceConfigError,
-    _boolean,
-    _mapping,
-    _positive_int,
-    _positive_number,
-    _profile,
-    _retries,
-    _text,
-    _text_list,
-    allowed_hosts,
-    api_root,
-    check_source_url,
-    client_for,
-    list_of,
-    one_of,
-    parse_source_config,
-)
+from .config import Check, parse_source_config
 from .gathering import GatherStage
-from .identity import (  # noqa: F401
-    IDENTITY_NAMESPACE,
-    NAME_MAX,
-    identity_key,
-    owned_package,
-    package_id_for,
-)
-from .importing import PROFILE_FIELD, ImportStage  # noqa: F401
-from .licences import (  # noqa: F401
-    LICENCES,
-    licence_fields,
-    licence_for,
-    licence_id,
-    register_french_licences,
-)
-from .records import DatasetDraft, RemoteRecord, iso_timestamp  # noqa: F401
-from .storage import (  # noqa: F401
-    DEFAULT_LOCAL_COPY_MAX_BYTES,
-    stage_download,
-    staging_dir,
-    store_resource_file,
-)
-from .web import (  # noqa: F401
+from .identity import identity_key, owned_package, package_id_for
+from .importing import ImportStage
+from .licences import register_french_licences
+from .records import DatasetDraft, RemoteRecord
+from .web import (
     _source_url_checked_create,
     _source_url_checked_update,
-    declare_harvest_options,
     green_sources_for_form,
 )
 

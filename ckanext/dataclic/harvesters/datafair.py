@@ -16,24 +16,21 @@ import ckan.plugins.toolkit as tk
 
 from ckanext.dataclic.remote import RemoteClient, RemoteError
 
-from .base import (
+from .base import DataclicHarvester
+from .config import (
     Check,
-    DataclicHarvester,
-    DatasetDraft,
-    RemoteRecord,
     SourceConfigError,
     _positive_int,
     _text,
     _text_list,
     api_root,
-    declare_harvest_options,
-    iso_timestamp,
-    licence_fields,
-    licence_for,
     one_of,
 )
+from .licences import licence_fields, licence_for
 from .paged import gather_to_csv
 from .profiles import profile_from_fields
+from .records import DatasetDraft, RemoteRecord, iso_timestamp
+from .web import declare_harvest_options
 
 CONCEPT_CODE = ("codeCommune", "codecommuneinsee", "insee")
 CONCEPT_LAT = "wgs84_pos#lat"

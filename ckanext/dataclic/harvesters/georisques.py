@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import ckan.plugins.toolkit as tk
 
-from .base import declare_harvest_options
 from .paged import PagedApiHarvester
+from .web import declare_harvest_options
 
 
 @tk.blanket.config_declarations(declare_harvest_options)

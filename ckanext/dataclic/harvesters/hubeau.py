@@ -19,8 +19,8 @@ import ckan.plugins.toolkit as tk
 
 from ckanext.dataclic.remote import RemoteClient, RemoteError, full_url
 
-from .base import declare_harvest_options
 from .paged import PagedApiHarvester
+from .web import declare_harvest_options
 
 PAGE_WINDOW = 20_000
 SPLIT_PARAM = "code_departement"

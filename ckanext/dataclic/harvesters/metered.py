@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from .remote import RemoteClient, RemoteError, full_url
+from ckanext.dataclic.remote import RemoteClient, RemoteError, full_url
 
 
 @dataclass

@@ -21,19 +21,12 @@ import ckan.plugins.toolkit as tk
 
 from ckanext.dataclic.remote import RemoteClient, RemoteError, full_url
 
-from .base import (
-    Check,
-    DataclicHarvester,
-    DatasetDraft,
-    RemoteRecord,
-    SourceConfigError,
-    _mapping,
-    _positive_int,
-    _text_list,
-    staging_dir,
-)
+from .base import DataclicHarvester
+from .config import Check, SourceConfigError, _mapping, _positive_int, _text_list
 from .identity import selecting_params
 from .profiles import profile_from_fields, profile_from_file
+from .records import DatasetDraft, RemoteRecord
+from .storage import staging_dir
 
 PagePicker = Callable[[Any, str], "str | dict[str, Any] | None"]
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
+from ckanext.dataclic.remote import RemoteClient, RemoteError, full_url
+
 from .metered import (
     CsvSpool,
     Meter,
@@ -28,7 +30,6 @@ from .metered import (
     post_form_json,
     staged_csv,
 )
-from .remote import RemoteClient, RemoteError, full_url
 
 # Hub'Eau: page-number paging stops at page × size = 20,000 rows.
 HUBEAU_DEPTH = 20_000

@@ -22,11 +22,13 @@ import ckan.plugins.toolkit as tk
 
 from ckanext.dataclic.logic import dataset_fields
 from ckanext.dataclic.logic.territory_metadata import standard_territory_fields
+from ckanext.dataclic.remote import RemoteClient, RemoteError
 
-from .base import DatasetDraft, SourceConfigError, _text, one_of, staging_dir
+from .config import SourceConfigError, _text, one_of
 from .local_cut import CutError, CutResult, cut, sha256
 from .metered import Meter
-from .remote import RemoteClient, RemoteError
+from .records import DatasetDraft
+from .storage import staging_dir
 
 log = logging.getLogger(__name__)
 

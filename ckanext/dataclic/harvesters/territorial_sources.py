@@ -10,11 +10,11 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ckanext.dataclic.extract.profile import CODE_COLUMN_NAMES
+from ckanext.dataclic.remote import RemoteClient, RemoteError
 
-from .base import DatasetDraft
 from .local_cut import GEO_OUTPUTS, code_overrides
 from .metered import Meter, download, new_file
-from .remote import RemoteClient, RemoteError
+from .records import DatasetDraft
 from .server_filters import (
     datafair_lines,
     georisques_records,
@@ -153,7 +153,8 @@ def _records_part(endpoint: str, staged: Any, config: dict[str, Any]) -> Part:
 # -- WFS ----------------------------------------------------------------------------------------------
 def _wfs(harvester: Any, content: dict[str, Any], config: dict[str, Any], source_url: str,
          client: RemoteClient, perimeter: Any, ref: Any, meter: Meter, folder: Path) -> Plan:
-    from .remote import full_url
+    from ckanext.dataclic.remote import full_url
+
     from .wfs import DEFAULT_PAGE_SIZE, _epsg
 
     layer = str(content["name"])

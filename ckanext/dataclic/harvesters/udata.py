@@ -10,22 +10,12 @@ import ckan.plugins.toolkit as tk
 
 from ckanext.dataclic.remote import RemoteClient, RemoteError
 
-from .base import (
-    Check,
-    DataclicHarvester,
-    DatasetDraft,
-    RemoteRecord,
-    SourceConfigError,
-    _positive_int,
-    _text,
-    _text_list,
-    api_root,
-    declare_harvest_options,
-    iso_timestamp,
-    licence_fields,
-    licence_for,
-)
+from .base import DataclicHarvester
+from .config import Check, SourceConfigError, _positive_int, _text, _text_list, api_root
+from .licences import licence_fields, licence_for
 from .profiles import profile_from_fields
+from .records import DatasetDraft, RemoteRecord, iso_timestamp
+from .web import declare_harvest_options
 
 
 def api_base(source_url: str) -> str:

@@ -19,20 +19,13 @@ import ckan.plugins.toolkit as tk
 
 from ckanext.dataclic.remote import RemoteClient, RemoteError, full_url
 
-from .base import (
-    Check,
-    DataclicHarvester,
-    DatasetDraft,
-    RemoteRecord,
-    SourceConfigError,
-    _positive_int,
-    _text,
-    _text_list,
-    declare_harvest_options,
-    staging_dir,
-)
+from .base import DataclicHarvester
+from .config import Check, SourceConfigError, _positive_int, _text, _text_list
 from .paged import _sha256
 from .profiles import profile_from_fields
+from .records import DatasetDraft, RemoteRecord
+from .storage import staging_dir
+from .web import declare_harvest_options
 
 DEFAULT_PAGE_SIZE = 1000
 

@@ -7,8 +7,9 @@ data to today's commune, and search territories by name, code, SIREN or postcode
 from __future__ import annotations
 
 from .codes import ACCEPTED_FORMS, KINDS, PerimeterError, normalise_code, parse_perimeter_id
-from .referential import AttachedCode, Commune, ContourSource, Epci, Perimeter, Referential
+from .referential import Referential
 from .search import KIND_LABELS, SearchResult, fold
+from .units import AttachedCode, Commune, ContourSource, Epci, Perimeter
 
 __all__ = [
     "ACCEPTED_FORMS",

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .codes import N_, PerimeterError, PerimeterId, normalise_code, parse_perimeter_id, shown
-from .search import SearchIndex, SearchResult
-
-ParentRef = tuple[str, str, str]
+from .cog_tables import referential_fields
+from .search import SearchIndex, SearchResult, build_search_index
+from .units import AttachedCode, Commune, ContourSource, Epci, ParentRef, Perimeter
 
 # Bounds of the in-memory caches: custom commune lists come from users, so the caches must not
 # grow without limit in a long-running web process.
@@ -25,92 +25,6 @@ def _remember(cache: dict[str, Any], key: str, value: Any, limit: int) -> None:
     while len(cache) >= limit:
         cache.pop(next(iter(cache)))
     cache[key] = value
-
-
-@dataclass(frozen=True)
-class Commune:
-    """A current commune (or a municipal arrondissement, when ``kind`` says so)."""
-
-    code: str
-    name: str
-    epci_siren: str | None
-    epci_name: str | None
-    departement_code: str
-    region_code: str
-    population: int = 0
-    postcodes: tuple[str, ...] = ()
-    kind: str = "commune"
-    parent_code: str | None = None  # the commune of a municipal arrondissement
-    siren: str = ""
-
-
-@dataclass(frozen=True)
-class Epci:
-    siren: str
-    name: str
-    type: str
-    population: int
-    members: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class AttachedCode:
-    """A code that identifies rows but is no current commune: déléguée, associée, former."""
-
-    code: str
-    name: str
-    kind: str  # "deleguee", "associee" or "former"
-    commune_code: str
-
-
-@dataclass
-class ContourSource:
-    """Where the geometry of some communes came from, and its vintage."""
-
-    name: str
-    vintage: str
-    communes: int
-
-
-class Perimeter:
-    """A resolved perimeter: codes for code-keyed data, names, parents and a lazy geometry."""
-
-    __slots__ = ("_ref", "code", "codes", "communes", "id", "kind", "name", "parents", "vintage")
-
-    def __init__(
-        self,
-        *,
-        id: str,
-        kind: str,
-        code: str,
-        name: str,
-        vintage: str,
-        communes: tuple[str, ...],
-        codes: frozenset[str],
-        parents: list[ParentRef],
-        referential: Referential,
-    ) -> None:
-        self.id = id
-        self.kind = kind
-        self.code = code
-        self.name = name
-        self.vintage = vintage
-        self.communes = communes
-        self.codes = codes
-        self.parents = parents
-        self._ref = referential
-
-    @property
-    def geometry(self) -> Any:
-        """Union of the communes' contours, EPSG:4326, computed once per referential."""
-        return self._ref.perimeter_geometry(self)
-
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        return tuple(self.geometry.bounds)  # type: ignore[return-value]
-
-    def __repr__(self) -> str:
-        return f"Perimeter({self.id!r}, {self.name!r}, {len(self.communes)} communes)"
 
 
 @dataclass
@@ -179,81 +93,10 @@ class Referential:
         contour_subset_loader: Callable[[Collection[str]], dict[str, Any]] | None = None,
     ) -> Referential:
         """Build from the compact tables of ``cog.json.gz`` (see build_referential.py)."""
-        epcis: dict[str, Epci] = {}
-        epci_of: dict[str, Epci] = {}
-        for siren, name, kind, population, members in tables["epci"]:
-            epci = Epci(siren, name, kind, int(population or 0), tuple(sorted(members)))
-            epcis[siren] = epci
-            for member in members:
-                epci_of[member] = epci
-        communes: dict[str, Commune] = {}
-        arrondissements: dict[str, Commune] = {}
-        attached: dict[str, AttachedCode] = {}
-        formers: list[tuple[str, str]] = []
-        for row in tables["communes"]:
-            code, kind, name, dep, reg, parent, population, postcodes, former, siren = row
-            if kind == "COM":
-                epci = epci_of.get(code)
-                communes[code] = Commune(
-                    code=code,
-                    name=name,
-                    epci_siren=epci.siren if epci else None,
-                    epci_name=epci.name if epci else None,
-                    departement_code=dep,
-                    region_code=reg,
-                    population=int(population or 0),
-                    postcodes=tuple(postcodes),
-                    siren=siren or "",
-                )
-                formers.extend((old, code) for old in former)
-            elif kind == "ARM":
-                arrondissements[code] = Commune(
-                    code=code,
-                    name=name,
-                    epci_siren=None,
-                    epci_name=None,
-                    departement_code=dep,
-                    region_code=reg,
-                    population=int(population or 0),
-                    postcodes=tuple(postcodes),
-                    kind="arrondissement",
-                    parent_code=parent,
-                )
-            elif code != parent:  # a déléguée keeping its chef-lieu's code adds nothing
-                attached[code] = AttachedCode(
-                    code, name, "deleguee" if kind == "COMD" else "associee", parent
-                )
-        for old, owner in formers:
-            if old not in communes and old not in arrondissements and old not in attached:
-                attached[old] = AttachedCode(old, old, "former", owner)
-        # Arrondissements inherit the EPCI of their commune.
-        for code, arrondissement in list(arrondissements.items()):
-            parent = communes.get(arrondissement.parent_code or "")
-            if parent is not None:
-                arrondissements[code] = replace(
-                    arrondissement, epci_siren=parent.epci_siren, epci_name=parent.epci_name
-                )
-        return cls(
-            vintage=tables["vintage"],
-            communes=communes,
-            arrondissements=arrondissements,
-            attached=attached,
-            epcis=epcis,
-            departements={code: (name, reg) for code, name, reg in tables["departements"]},
-            regions={code: name for code, name in tables["regions"]},
-            contour_loader=contour_loader,
+        return cls(**referential_fields(
+            tables, contour_loader=contour_loader,
             contour_subset_loader=contour_subset_loader,
-            contours_from_parts=tuple(tables.get("contours_from_parts", ())),
-            contour_sources=[
-                ContourSource(
-                    tables.get("sources", {}).get("contours", "embedded"),
-                    tables.get("contours_vintage", "embedded"),
-                    0,
-                )
-            ]
-            if contour_loader is _embedded
-            else [],
-        )
+            embedded_contours=contour_loader is _embedded))
 
     # -- codes ----------------------------------------------------------------------------
 
@@ -388,7 +231,8 @@ class Referential:
             parents.append(("epci", commune.epci_siren, commune.epci_name or ""))
         return parents + self._parents_of_many([commune], with_epci=False)
 
-    def _parents_of_many(self, members: list[Commune], *, with_epci: bool = True) -> list[ParentRef]:
+    def _parents_of_many(self, members: list[Commune], *,
+                         with_epci: bool = True) -> list[ParentRef]:
         parents: list[ParentRef] = []
         if with_epci:
             sirens = sorted({m.epci_siren for m in members if m.epci_siren})
@@ -495,40 +339,8 @@ class Referential:
         return self._index
 
     def _build_index(self) -> SearchIndex:
-        index = SearchIndex()
-        dep_name = {code: name for code, (name, _reg) in self.departements.items()}
-        for commune in [*self.communes.values(), *self.arrondissements.values()]:
-            dep = commune.departement_code
-            index.add(
-                SearchResult(
-                    "commune" if commune.kind == "commune" else "arrondissement",
-                    commune.code, commune.name, commune.population, dep, dep_name.get(dep),
-                ),
-                keys=(*commune.postcodes, *((commune.siren,) if commune.siren else ())),
-            )
-        for epci in self.epcis.values():
-            deps = sorted({self.communes[m].departement_code for m in epci.members
-                           if m in self.communes})
-            dep = deps[0] if len(deps) == 1 else None
-            index.add(SearchResult("epci", epci.siren, epci.name, epci.population, dep,
-                                   dep_name.get(dep or "")))
-        region_population: dict[str, int] = {}
-        dep_population: dict[str, int] = {}
-        for commune in self.communes.values():
-            dep_population[commune.departement_code] = (
-                dep_population.get(commune.departement_code, 0) + commune.population
-            )
-            region_population[commune.region_code] = (
-                region_population.get(commune.region_code, 0) + commune.population
-            )
-        for code, (name, _reg) in self.departements.items():
-            index.add(SearchResult("departement", code, name, dep_population.get(code, 0),
-                                   code, name))
-        for code, name in self.regions.items():
-            index.add(SearchResult("region", code, name, region_population.get(code, 0),
-                                   None, None))
-        index.prepare()
-        return index
+        return build_search_index(self)
+
 
     def search(
         self, query: str, *, kinds: Iterable[str] | None = None, limit: int = 10

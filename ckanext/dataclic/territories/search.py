@@ -6,6 +6,7 @@ import heapq
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Any
 
 KIND_LABELS: dict[str, str] = {
     "commune": "Commune",
@@ -213,3 +214,42 @@ def _tokens_prefix(query_tokens: list[str], name_tokens: tuple[str, ...]) -> boo
         else:
             return False
     return True
+
+
+def build_search_index(referential: Any) -> SearchIndex:
+    """The search index of every commune, arrondissement, EPCI, département and région of
+    ``referential``."""
+    index = SearchIndex()
+    dep_name = {code: name for code, (name, _reg) in referential.departements.items()}
+    for commune in [*referential.communes.values(), *referential.arrondissements.values()]:
+        dep = commune.departement_code
+        index.add(
+            SearchResult(
+                "commune" if commune.kind == "commune" else "arrondissement",
+                commune.code, commune.name, commune.population, dep, dep_name.get(dep),
+            ),
+            keys=(*commune.postcodes, *((commune.siren,) if commune.siren else ())),
+        )
+    for epci in referential.epcis.values():
+        deps = sorted({referential.communes[m].departement_code for m in epci.members
+                       if m in referential.communes})
+        dep = deps[0] if len(deps) == 1 else None
+        index.add(SearchResult("epci", epci.siren, epci.name, epci.population, dep,
+                               dep_name.get(dep or "")))
+    region_population: dict[str, int] = {}
+    dep_population: dict[str, int] = {}
+    for commune in referential.communes.values():
+        dep_population[commune.departement_code] = (
+            dep_population.get(commune.departement_code, 0) + commune.population
+        )
+        region_population[commune.region_code] = (
+            region_population.get(commune.region_code, 0) + commune.population
+        )
+    for code, (name, _reg) in referential.departements.items():
+        index.add(SearchResult("departement", code, name, dep_population.get(code, 0),
+                               code, name))
+    for code, name in referential.regions.items():
+        index.add(SearchResult("region", code, name, region_population.get(code, 0),
+                               None, None))
+    index.prepare()
+    return index

@@ -10,7 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .referential import ContourSource, Referential
+from .referential import Referential
+from .units import ContourSource
 
 TYPE_CODES = {
     "commune-actuelle": "COM",
