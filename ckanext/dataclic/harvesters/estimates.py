@@ -131,7 +131,7 @@ def estimate_source(harvester: Any, source_url: str, config: dict[str, Any], per
     except RemoteError as error:
         timed_out = "timed out" in error.reason or "took over" in error.reason
         return Estimate(reason=TIMEOUT if timed_out else ERROR, detail=str(error)[:300])
-    except Exception as error:  # a malformed answer the parsers did not expect
+    except Exception as error:  # noqa: BLE001 - a malformed answer is an unknown size
         return Estimate(reason=ERROR, detail=f"{type(error).__name__}: {error}"[:300])
 
 
@@ -248,7 +248,7 @@ def _check_commune(payload: dict[str, Any], asked: set[str], url: str) -> None:
         field = next((f for f in GEORISQUES_CODE_FIELDS if isinstance(row, dict) and f in row),
                      None)
         if field and str(row[field] or "").strip() not in asked:
-            raise Unknown(IGNORED, f"{url}: asked for commune {sorted(asked)[0]}, "
+            raise Unknown(IGNORED, f"{url}: asked for commune {min(asked)}, "
                           f"answered a row of commune {row[field]}")
 
 

@@ -24,7 +24,9 @@ from typing import Any
 
 import ckan.plugins as p
 import ckan.plugins.toolkit as tk
+from babel.core import UnknownLocaleError
 from babel.numbers import format_decimal
+from redis.exceptions import RedisError
 
 from ckanext.dataclic.remote import HostPolicy, RemoteClient, RemoteLimits
 
@@ -78,7 +80,7 @@ def _redis() -> Any:
 def _cached(keys: list[str]) -> list[Estimate | None]:
     try:
         values = _redis().mget(keys) if keys else []
-    except Exception as error:  # no Redis: estimate again, say why in the log
+    except (RedisError, OSError) as error:  # no Redis: estimate again, say why in the log
         log.warning("Size estimates: the cache cannot be read (%s)", error)
         return [None] * len(keys)
     found: list[Estimate | None] = []
@@ -95,7 +97,7 @@ def _keep(key: str, estimate: Estimate, seconds: int) -> None:
         seconds = min(seconds, UNKNOWN_KEEP_SECONDS)
     try:
         _redis().set(key, json.dumps(estimate.to_dict()), ex=max(1, seconds))
-    except Exception as error:
+    except (RedisError, OSError) as error:
         log.warning("Size estimates: the cache cannot be written (%s)", error)
 
 
@@ -130,7 +132,7 @@ def estimates_for(perimeter: Any, ref: Any, entries: list[GreenSource] | None = 
         return found
     try:  # the shape is computed once, here, rather than in every thread
         perimeter.geometry  # noqa: B018
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - the counts that need it will say unknown
         log.warning("Size estimates: no geometry for %s (%s)", perimeter.id, error)
     deadline = time.monotonic() + conf.total
     pool = ThreadPoolExecutor(max_workers=max(1, conf.workers),
@@ -143,7 +145,7 @@ def estimates_for(perimeter: Any, ref: Any, entries: list[GreenSource] | None = 
             if future in done:
                 try:
                     estimate = future.result()
-                except Exception as error:  # never an error page for an estimate
+                except Exception as error:  # noqa: BLE001 - never an error page for it
                     estimate = Estimate(reason=ERROR, detail=f"{type(error).__name__}: {error}")
             else:
                 estimate = Estimate(reason=TIMEOUT, detail=(
@@ -159,7 +161,7 @@ def estimates_for(perimeter: Any, ref: Any, entries: list[GreenSource] | None = 
 def _locale() -> str:
     try:
         language = tk.h.lang()
-    except Exception:  # no request (command line)
+    except Exception:  # noqa: BLE001 - no request (command line)
         language = None
     if not language:
         from ckanext.dataclic.portal_language import default_locale
@@ -171,7 +173,7 @@ def _locale() -> str:
 def _decimal(value: float, locale: str, pattern: str = "#,##0") -> str:
     try:
         return format_decimal(value, format=pattern, locale=locale)
-    except Exception:  # an unknown locale: plain digits
+    except (UnknownLocaleError, ValueError):  # an unknown locale: English digits
         return format_decimal(value, format=pattern, locale="en")
 
 
