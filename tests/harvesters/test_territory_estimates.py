@@ -182,13 +182,15 @@ def test_slow_failing_or_garbage_apis_are_unknown(server):
 def fixture_catalogue(server, monkeypatch):
     """A catalogue whose sources live on the fixture server (the national APIs are out of
     reach): a data-fair source that counts, a udata one with file sizes, a Hub'Eau one that
-    answers garbage, a data-fair one whose server fails."""
+    answers garbage, a data-fair one whose server fails, a Hub'Eau one too slow."""
     from ckanext.dataclic.harvesters import catalogue, territory_estimates
 
     dpe = fx.dpe_lines(per_gironde=450)
     fx.datafair_routes(server, dpe, honour=True)
     udata_sized_routes(server)
     server.routes["/api/v1/ecoulement/stations"] = Reply(200, b"not json", {})
+    server.routes["/api/v1/niveaux_nappes/stations"] = Reply.json({"count": 1, "data": []},
+                                                                   delay=5)
     entries = [
         entry("dpe-test", "dataclic_datafair", f"{server.url}/data-fair/api/v1",
               {"datasets": ["dpe03existant"]}),
@@ -197,6 +199,8 @@ def fixture_catalogue(server, monkeypatch):
               {"endpoints": ["v1/ecoulement/stations"]}, "water"),
         entry("down-test", "dataclic_datafair", f"{server.url}/down/api/v1",
               {"datasets": ["nothing"]}),
+        entry("slow-test", "dataclic_hubeau", f"{server.url}/api",
+              {"endpoints": ["v1/niveaux_nappes/stations"]}, "water"),
     ]
     monkeypatch.setattr(catalogue, "load_catalogue", lambda: list(entries))
     monkeypatch.setattr(territory_estimates, "load_catalogue", lambda: list(entries))
@@ -213,6 +217,7 @@ def french_number(value: int) -> str:
 
 
 @pytest.mark.ckan_config("ckanext.dataclic.default_perimeter", BM)
+@pytest.mark.ckan_config("ckanext.dataclic.estimates.timeout", "1")
 def test_page_and_endpoint_show_french_estimates_and_unknown(app, fixture_catalogue):
     from ckan.tests import factories
 
@@ -220,7 +225,7 @@ def test_page_and_endpoint_show_french_estimates_and_unknown(app, fixture_catalo
     headers = {"Authorization": sysadmin["token"]}
     # The page renders without asking any API: placeholders, and the endpoint's address.
     first = app.get("/fr" + PAGE, headers=headers).get_data(as_text=True)
-    assert first.count('data-pending="true"') == 4
+    assert first.count('data-pending="true"') == 5
     assert "estimates" in first and "territory-estimates.js" in first
     # The endpoint answers every source, in French.
     answer = app.get(f"/fr{PAGE}/estimates", headers=headers,
@@ -232,16 +237,17 @@ def test_page_and_endpoint_show_french_estimates_and_unknown(app, fixture_catalo
     assert found["dpe-test"]["value"] == rows
     megabytes = f"{fixture_catalogue['bytes'] / 1e6:.1f}".replace(".", ",")
     assert SPACES.sub(" ", found["artif-test"]["label"]) == f"≈ {megabytes} Mo"
-    for name in ("onde-test", "down-test"):
+    for name in ("onde-test", "down-test", "slow-test"):
         assert found[name]["known"] is False and found[name]["label"] == "inconnue", found[name]
         assert found[name]["title"]  # the reason, for the tooltip
     assert "API" in found["down-test"]["title"]
+    assert "n'a pas répondu à temps (1 s par requête)" in found["slow-test"]["title"]
     # Now cached: the page shows them at once, with the reason as a tooltip.
     again = app.get("/fr" + PAGE, headers=headers).get_data(as_text=True)
     assert 'data-pending="true"' not in again
     assert f"≈ {french_number(rows)} lignes" in SPACES.sub(" ", again)
     assert f"≈ {megabytes} Mo" in SPACES.sub(" ", again)
-    assert again.count('data-known="false"') == 2
+    assert again.count('data-known="false"') == 3
     # English, for an English page.
     english = app.get(f"{PAGE}/estimates", headers=headers, query_string={
         "perimeter": BM, "source": "dpe-test"}).json["estimates"]
@@ -279,6 +285,7 @@ def test_every_api_down_the_page_and_endpoint_still_answer_unknown(app, server, 
 
 
 @pytest.mark.ckan_config("ckanext.dataclic.default_perimeter", BM)
+@pytest.mark.ckan_config("ckanext.dataclic.estimates.timeout", "1")
 def test_add_territory_dry_run_prints_the_estimates_and_creates_nothing(cli, fixture_catalogue):
     result = cli.invoke(sources, ["add-territory", "--dry-run"])
     assert result.exit_code == 0, result.output
