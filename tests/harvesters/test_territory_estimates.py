@@ -38,7 +38,7 @@ def entry(name: str, harvester: str, url: str, config: dict[str, Any],
                        harvester=harvester, url=url, config=config)
 
 
-def estimate(source: GreenSource) -> Any:
+def estimate(source: GreenSource, seconds: float = 60) -> Any:
     """The estimate for Bordeaux Métropole, with no cache involved."""
     import time
 
@@ -46,7 +46,7 @@ def estimate(source: GreenSource) -> Any:
     from ckanext.dataclic.harvesters.territory_estimates import _count, settings
 
     ref = referential()
-    return _count(source, ref.resolve(BM), ref, settings(), time.monotonic() + 60)
+    return _count(source, ref.resolve(BM), ref, settings(), time.monotonic() + seconds)
 
 
 # -- fixture APIs that count --------------------------------------------------------------------
@@ -175,6 +175,13 @@ def test_slow_failing_or_garbage_apis_are_unknown(server):
         found = estimate(entry(prefix, "dataclic_georisques", f"{server.url}/{prefix}",
                                {"endpoints": ["v1/installations_classees"]}))
         assert not found.known and found.reason == reason, (prefix, found)
+    # One request per commune, each slow: the source stops when its time is up.
+    server.routes["/slowly/v1/gaspar/catnat"] = Reply.json({"results": 0, "data": []},
+                                                           delay=0.3)
+    looped = estimate(entry("catnat", "dataclic_georisques", f"{server.url}/slowly",
+                            {"endpoints": ["v1/gaspar/catnat"]}), seconds=1)
+    assert not looped.known and looped.reason == TIMEOUT
+    assert len([p for p in server.requests if p.startswith("/slowly/")]) < len(members())
 
 
 # -- page, endpoint and command ------------------------------------------------------------------
