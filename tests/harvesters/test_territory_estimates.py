@@ -190,7 +190,9 @@ def fixture_catalogue(server, monkeypatch):
     """A catalogue whose sources live on the fixture server (the national APIs are out of
     reach): a data-fair source that counts, a udata one with file sizes, a Hub'Eau one that
     answers garbage, a data-fair one whose server fails, a Hub'Eau one too slow."""
-    from ckanext.dataclic.harvesters import catalogue, territory_estimates
+    # Every module that holds load_catalogue is imported before any patch: a module first
+    # imported under the patch would keep the test's catalogue after it.
+    from ckanext.dataclic.harvesters import catalogue, territory_estimates, territory_sources
 
     dpe = fx.dpe_lines(per_gironde=450)
     fx.datafair_routes(server, dpe, honour=True)
@@ -211,8 +213,6 @@ def fixture_catalogue(server, monkeypatch):
     ]
     monkeypatch.setattr(catalogue, "load_catalogue", lambda: list(entries))
     monkeypatch.setattr(territory_estimates, "load_catalogue", lambda: list(entries))
-    from ckanext.dataclic.harvesters import territory_sources
-
     monkeypatch.setattr(territory_sources, "load_catalogue", lambda: list(entries))
     rows = sum(r["code_insee_ban"] in members() for r in dpe)
     assert rows > 10_000  # a thousands separator to write
