@@ -5,17 +5,24 @@ source's method for the territory; POST (CSRF-protected by CKAN's form protectio
 ticked sources through :mod:`ckanext.dataclic.harvesters.territory_sources`, the same function
 the ``ckan dataclic sources add-territory`` command calls.
 
+Size estimates: the page shows the ones the cache holds and placeholders for the others; its
+script then asks ``/ckan-admin/dataclic/territory-sources/estimates`` (JSON) for them, so the
+page renders at once even when every national API is out of reach (an offline portal). See
+:mod:`ckanext.dataclic.harvesters.territory_estimates`.
+
 The POST's CSRF token is also checked here: CKAN 2.12 exempts a view from its CSRF protection
 for the rest of the process as soon as one request reaches it with an API token
 (``csrf.exempt`` in ``ckan_before_request``), so the page does not rely on that alone.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import ckan.plugins.toolkit as tk
 from flask import Blueprint, request
 
+log = logging.getLogger(__name__)
 territory_sources = Blueprint("dataclic_territory_sources", __name__)
 
 
@@ -103,13 +110,59 @@ def index() -> Any:
         error = error or str(exc)
         status = 400 if request.method == "POST" or perimeter else status
     page = tk.render("dataclic/territory_sources.html", extra_vars={
-        "plan": plan, "error": error, "outcomes": outcomes, "perimeter": perimeter,
+        "plan": plan, "estimates": _cached_estimates(plan), "error": error, "outcomes": outcomes, "perimeter": perimeter,
         "organisations": _organisations(), "owner_org": org,
         "frequencies": FREQUENCIES, "frequency": frequency.upper(),
         "chosen_sources": chosen_sources, "chosen_themes": chosen_themes,
         "harvest_enabled": _harvest_enabled(),
     })
     return page, status
+
+
+def _cached_estimates(plan: Any) -> dict[str, dict[str, Any]]:
+    """The size estimates the cache holds for the plan's territory (no remote call)."""
+    if plan is None:
+        return {}
+    from ckanext.dataclic.harvesters.territorial import referential
+    from ckanext.dataclic.harvesters.territory_estimates import described
+
+    try:
+        ref = referential()
+        return described(ref.resolve(plan.territory.id), ref, cached_only=True)
+    except Exception:  # the estimates are a bonus: the page works without them
+        log.exception("Size estimates: the cached ones cannot be shown")
+        return {}
+
+
+def estimates() -> Any:
+    """JSON: ``{"territory": id, "estimates": {source name: {known, label, title, value,
+    unit}}}`` for the territory (``perimeter``, empty: the portal's) and the catalogue sources
+    named in ``source`` (repeatable; none: all). Errors are JSON with a translated message."""
+    from ckanext.dataclic.harvesters.catalogue import load_catalogue
+    from ckanext.dataclic.harvesters.territorial import referential
+    from ckanext.dataclic.harvesters.territory_estimates import described
+    from ckanext.dataclic.harvesters.territory_sources import (
+        TerritorySourceError,
+        resolve_territory,
+    )
+
+    try:
+        tk.check_access("dataclic_territory_sources", dict(_context()), {})
+    except tk.NotAuthorized:
+        return {"error": tk._("Only sysadmins may add harvest sources for the territory.")}, 403
+    try:
+        territory = resolve_territory(request.args.get("perimeter") or None)
+    except TerritorySourceError as exc:
+        return {"error": str(exc)}, 400
+    names = set(request.args.getlist("source"))
+    entries = [e for e in load_catalogue() if not names or e.name in names]
+    try:
+        ref = referential()
+        found = described(ref.resolve(territory.id), ref, entries)
+    except Exception:  # never a 500 for an estimate
+        log.exception("Size estimates for %s failed", territory.id)
+        return {"error": tk._("The size estimates could not be computed.")}, 503
+    return {"territory": territory.id, "estimates": found}
 
 
 def _harvest_enabled() -> bool:
@@ -120,3 +173,5 @@ def _harvest_enabled() -> bool:
 
 territory_sources.add_url_rule("/ckan-admin/dataclic/territory-sources", view_func=index,
                                methods=["GET", "POST"], endpoint="index")
+territory_sources.add_url_rule("/ckan-admin/dataclic/territory-sources/estimates",
+                               view_func=estimates, methods=["GET"], endpoint="estimates")

@@ -113,14 +113,21 @@ def add_source(name: str, org: str | None, frequency: str, config_json: str | No
 @click.option("--org", help="Organisation (name or id) that will own the harvested datasets.")
 @click.option("--frequency", type=click.Choice(FREQUENCIES, case_sensitive=False),
               default="MONTHLY", show_default=True, help="How often the sources are harvested.")
+@click.option("--dry-run", is_flag=True,
+              help="Create nothing: print each source's method and size estimate for the "
+              "territory.")
 def add_territory(perimeter: str | None, themes: tuple[str, ...], names: tuple[str, ...],
-                  org: str | None, frequency: str) -> None:
+                  org: str | None, frequency: str, dry_run: bool) -> None:
     """Create, for one territory, the harvest sources of the curated catalogue (all of it, or
     the given themes or sources), with the config keys perimeter and theme set. Sources that
     exist already for the territory are left as they are."""
     from ckan.plugins import toolkit as tk
 
     from .territory_sources import TerritorySourceError, add_territory_sources
+
+    if dry_run:
+        _dry_run(perimeter, list(themes), list(names))
+        return
 
     site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})
     context = {"user": site_user["name"], "ignore_auth": True}
@@ -148,3 +155,34 @@ def add_territory(perimeter: str | None, themes: tuple[str, ...], names: tuple[s
         created=created, existing=existing, failed=failed))
     if failed:
         raise click.exceptions.Exit(1)
+
+
+def _dry_run(perimeter: str | None, themes: list[str], names: list[str]) -> None:
+    """The sources ``add-territory`` would create, with their method and size estimate."""
+    from ckan.plugins import toolkit as tk
+
+    from .territorial import referential
+    from .territorial_sources import expected_method
+    from .territory_estimates import described
+    from .territory_sources import (
+        TerritorySourceError,
+        method_labels,
+        resolve_territory,
+        select_entries,
+    )
+
+    try:
+        territory = resolve_territory(perimeter)
+        entries = select_entries(names, themes)
+    except TerritorySourceError as error:
+        raise click.ClickException(str(error)) from None
+    ref = referential()
+    found = described(ref.resolve(territory.id), ref, entries)
+    click.echo(tk._("Territory: {name} ({id})").format(name=territory.name, id=territory.id))
+    labels = method_labels()
+    for entry in entries:
+        view = found.get(entry.name) or {}
+        line = f"{entry.name:34} {labels[expected_method(entry.harvester)]:18} " \
+            f"{view.get('label', '')}"
+        click.echo(line + ("" if view.get("known") else f"  ({view.get('title', '')})"))
+    click.echo(tk._("Dry run: nothing was created."))
