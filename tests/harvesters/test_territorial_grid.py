@@ -147,6 +147,7 @@ def test_netcdf_resource_becomes_per_commune_statistics_of_the_territory(server,
     assert facts["dataclic_labels"] == "horizon: REF, H1, H2, H3"
     assert "area weights" in facts["dataclic_grid_method"]
     assert "notice.pdf" in dataset["notes"]
+    assert "turned into statistics per commune" in dataset["notes"]
     assert [r for r in dataset["resources"] if r["url"] == facts["dataclic_source_url"]]
     found = toolkit.get_action("package_search")(
         {"ignore_auth": True}, {"q": f'extras_dataclic_perimeter:"{BM}"'})

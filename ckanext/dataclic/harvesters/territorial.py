@@ -255,6 +255,9 @@ def _draft(plan: Plan, results: list[tuple[Part, CutResult]], perimeter: Any,
     if method == "server-filter":
         how = tk._("the server was asked for the territory only ({details}), then every row "
                    "was checked locally against the territory").format(details=details)
+    elif any(r.kind == "grid" for _p, r in results):  # counts below are grid cells
+        how = tk._("the national grid was downloaded ({details}) and its cells meeting the "
+                   "territory turned into statistics per commune").format(details=details)
     else:
         how = tk._("the national data was downloaded ({details}) and cut locally").format(
             details=details)
