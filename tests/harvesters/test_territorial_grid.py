@@ -202,6 +202,37 @@ def test_drias_text_export_published_as_csv_is_cut_as_a_grid(server, org, tmp_pa
     assert extras(dataset)["dataclic_grid_format"] == "drias-text"
 
 
+def test_geotiff_resource_keeps_its_name_and_rewrites_nothing_when_unchanged(server, org,
+                                                                          tmp_path):
+    """A north-up GeoTIFF in Lambert-93 (5 km cells): its bands become the labels, its file
+    name the variable; a re-harvest of the same file is "not modified"."""
+    tif, info = gf.north_up_geotiff(tmp_path / "lambert93.tif")
+    udata_grid_routes(server, {"lambert93.tif": ("geotiff", tif.read_bytes())},
+                      ident="rechauffement")
+    source = make_source(server.url + "/api/1", "dataclic_udata",
+                         {"datasets": ["rechauffement"], "perimeter": BM}, org)
+    report = run_job(source["id"])
+    assert statuses(report) == {"rechauffement": "added"}, report
+    dataset = show(report["objects"]["rechauffement"]["package_id"])
+    rows = long_csv(grid_resources(dataset)["CSV"])
+    assert {r["variable"] for r in rows} == {"lambert93"}
+    assert {r["band"] for r in rows} == {"scenario_1", "scenario_2"}
+    edges = (info["x_min"], info["y_max"], info["res"])
+    for band, label in enumerate(["scenario_1", "scenario_2"]):
+        for code in ("33063", "33003"):
+            want = gf.expected_stats(contours()[code], "EPSG:2154", *edges,
+                                     info["arrays"][band].astype(np.float64))
+            got = {r["statistic"]: float(r["value"]) for r in rows
+                   if r["code"] == code and r["band"] == label}
+            for stat in ("mean", "min", "max", "coverage"):
+                assert math.isclose(got[stat], want[stat], rel_tol=1e-6), (code, label, stat)
+    facts = extras(dataset)
+    assert facts["dataclic_grid_crs"] == "EPSG:2154"
+    assert facts["dataclic_grid"] == "60x70 cells of 5000 x 5000"
+    again = run_job(source["id"])
+    assert statuses(again) == {"rechauffement": "not modified"}, again
+
+
 def test_a_grid_without_crs_fails_clearly_and_publishes_nothing(server, org, tmp_path):
     from ckan.plugins import toolkit
 

@@ -41,26 +41,42 @@ def is_grid(path: Path) -> bool:
 
 def cut_grid(
     staged: Path, perimeter: Any, referential: Any, folder: Path, outputs: tuple[str, ...], *,
-    mode: str | None = None, overrides: Any = None,
+    mode: str | None = None, overrides: Any = None, name: str = "grid",
 ) -> CutResult:
     """Per-commune statistics of ``staged`` for ``perimeter``, one file per output format
-    (same signature as :func:`.local_cut.cut`). Temporary outputs are removed when anything
-    fails; an unreadable grid (no CRS, not covering the territory…) is a :class:`CutError`
-    naming what is wrong."""
+    (the signature of :func:`.local_cut.cut`, plus ``name``: the resource's file name).
+    Temporary outputs are removed when anything fails; an unreadable grid (no CRS, not
+    covering the territory…) is a :class:`CutError` naming what is wrong.
+
+    The engine names things after files (a GeoTIFF's variable after the input, the GeoJSON
+    layer after the output): both are given stable names in a work folder, so that an
+    unchanged grid gives the same bytes at every harvest."""
+    import os
+    import shutil
+    import tempfile
+
     from ckanext.dataclic.extract.grid.profile import detect_grid_profile
 
     result = CutResult(kind="grid", mode="stats")
     made: list[Path] = []
+    work = Path(tempfile.mkdtemp(dir=folder))
     try:
+        source = work / f"{safe_stem(name)}{staged.suffix}"
         try:
-            profile = detect_grid_profile(staged, overrides)
+            os.link(staged, source)  # same folder: no copy
+        except OSError:
+            shutil.copyfile(staged, source)
+        try:
+            profile = detect_grid_profile(source, overrides)
         except ExtractionError as exc:
             raise CutError(str(exc)) from exc
         report = None
         for fmt in outputs:
             target = _temp_path(folder, "." + fmt)
             made.append(target)
-            done = _stats(staged, perimeter, referential, folder, fmt, profile, target)
+            written = work / f"{LAYER_NAME}.{fmt}"
+            done = _stats(source, perimeter, referential, folder, fmt, profile, written)
+            os.replace(written, target)
             result.files[fmt] = target
             if report is None:
                 report = done.report
@@ -79,32 +95,26 @@ def cut_grid(
         for path in made:
             path.unlink(missing_ok=True)
         raise
-
-
-def _stats(staged: Path, perimeter: Any, referential: Any, folder: Path, fmt: str,
-           profile: Any, target: Path) -> Any:
-    """One output of the statistics, moved to ``target`` when complete. Written under a
-    fixed name first: the GeoJSON layer is named after the file, and a random name would
-    make every harvest of an unchanged grid look like new data."""
-    import os
-    import shutil
-    import tempfile
-
-    from ckanext.dataclic.extract.grid.engine import extract_grid
-
-    work = Path(tempfile.mkdtemp(dir=folder))
-    try:
-        written = work / f"{LAYER_NAME}.{fmt}"
-        try:
-            done = extract_grid(staged, perimeter, written, referential=referential,
-                                mode="stats", output_format=fmt, profile=profile,
-                                delimiter=",", cache_dir=folder / WEIGHTS_FOLDER)
-        except ExtractionError as exc:
-            raise CutError(str(exc)) from exc
-        os.replace(written, target)
-        return done
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def safe_stem(name: str) -> str:
+    """A file stem of letters, digits, ``_`` and ``-`` from a resource's file name."""
+    stem = Path(name).stem
+    return "".join(c if c.isalnum() or c in "_-" else "_" for c in stem).strip("_") or "grid"
+
+
+def _stats(source: Path, perimeter: Any, referential: Any, folder: Path, fmt: str,
+           profile: Any, written: Path) -> Any:
+    from ckanext.dataclic.extract.grid.engine import extract_grid
+
+    try:
+        return extract_grid(source, perimeter, written, referential=referential, mode="stats",
+                            output_format=fmt, profile=profile, delimiter=",",
+                            cache_dir=folder / WEIGHTS_FOLDER)
+    except ExtractionError as exc:
+        raise CutError(str(exc)) from exc
 
 
 def grid_provenance(profile: Any, report: Any) -> dict[str, str]:

@@ -5,6 +5,7 @@ downloading the national data), the server-filtered answers, and how to check th
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -266,7 +267,8 @@ def _udata(harvester: Any, content: dict[str, Any], config: dict[str, Any], sour
         maybe_grid = outputs == grid_cut.GRID_OUTPUTS
         if (maybe_grid or suffix == ".csv") and grid_cut.is_grid(path):
             # a grid by its format, or a CSV that is a DRIAS text export: statistics
-            part.outputs, part.mode, part.cutter = grid_cut.GRID_OUTPUTS, None, grid_cut.cut_grid
+            part.outputs, part.mode = grid_cut.GRID_OUTPUTS, None
+            part.cutter = partial(grid_cut.cut_grid, name=name)
         elif maybe_grid:  # a text file that is not a DRIAS export
             path.unlink(missing_ok=True)
             skipped.append(name)
