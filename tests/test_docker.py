@@ -54,3 +54,18 @@ def test_compose_refuses_to_start_without_secrets():
     result = compose_config({})
     assert result.returncode != 0
     assert "POSTGRES_PASSWORD" in result.stderr
+
+
+def test_image_installs_the_grid_libraries():
+    """The image installs the extension with its ``grid`` extra, so that climate grids work
+    in the widget and the territorial harvest of a container portal."""
+    import re
+
+    root = COMPOSE_FILE.parents[1]
+    dockerfile = (root / "docker" / "Dockerfile").read_text(encoding="utf-8")
+    installs = re.findall(r"pip install[^\n]*ckanext-dataclic[^\n]*", dockerfile)
+    assert installs and all("[grid]" in line for line in installs), installs
+    pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+    extra = re.search(r"^grid = \[(.*?)^\]", pyproject, re.DOTALL | re.MULTILINE).group(1)
+    names = set(re.findall(r'^\s*"([A-Za-z0-9_.-]+)', extra, re.MULTILINE))
+    assert {"xarray", "h5netcdf", "h5py", "rasterio", "scipy", "cftime"} <= names

@@ -29,8 +29,9 @@ from typing import Any
 from urllib.parse import quote, urlencode
 from xml.etree import ElementTree
 
+from ckanext.dataclic.remote import RemoteClient, RemoteError, full_url
+
 from .metered import chunks
-from .remote import RemoteClient, RemoteError, full_url
 from .server_filters import (
     DEFAULT_CODES_PER_REQUEST,
     GEORISQUES_CODE_FIELDS,

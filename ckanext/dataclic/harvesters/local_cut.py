@@ -31,6 +31,9 @@ class CutResult:
     mode: str = ""
     profile: dict[str, Any] = field(default_factory=dict)
     data_hash: str = ""  # of the first output (GeoPackage bytes vary with write time)
+    kind: str = "rows"  # "rows" (rows or features kept) or "grid" (per-commune statistics)
+    extras: dict[str, str] = field(default_factory=dict)  # provenance beyond the common keys
+    facts: dict[str, Any] = field(default_factory=dict)  # for the harvest object's log
 
 
 def sha256(path: Path) -> str:

@@ -25,6 +25,7 @@ from ckanext.dataclic.logic.territory_metadata import standard_territory_fields
 from ckanext.dataclic.remote import RemoteClient, RemoteError
 
 from .config import SourceConfigError, _text, one_of
+from .grid_cut import merged_provenance
 from .local_cut import CutError, CutResult, cut, sha256
 from .metered import Meter
 from .records import DatasetDraft
@@ -139,10 +140,11 @@ class Part:
 
     def __init__(self, key: str, name: str, staged: Path, outputs: tuple[str, ...], *,
                  method: str, detail: str, mode: str | None = None, overrides: Any = None,
-                 received: int | None = None) -> None:
+                 received: int | None = None, cutter: Any = None) -> None:
         self.key, self.name, self.staged, self.outputs = key, name, staged, outputs
         self.method, self.detail, self.mode, self.overrides = method, detail, mode, overrides
         self.received = received
+        self.cutter = cutter or cut  # local_cut.cut, or grid_cut.cut_grid for a grid
 
 
 class Plan:
@@ -189,8 +191,9 @@ def _build(harvester: Any, harvest_object: Any, content: dict[str, Any],
     try:
         for part in plan.parts:
             try:
-                results.append((part, cut(part.staged, perimeter, ref, folder, part.outputs,
-                                          mode=part.mode, overrides=part.overrides)))
+                results.append((part, part.cutter(
+                    part.staged, perimeter, ref, folder, part.outputs, mode=part.mode,
+                    overrides=part.overrides)))
             except CutError as exc:
                 raise RemoteError(plan.national_url, tk._(
                     "the answer could not be checked against {territory}: {error}"
@@ -220,6 +223,8 @@ def _build(harvester: Any, harvest_object: Any, content: dict[str, Any],
     modes = ", ".join(sorted({r.mode for _p, r in results if r.mode}))
     facts = {"method": method, **meter.to_dict(), "rows_received": received,
              "rows_kept": kept, "perimeter": perimeter.id, "vintage": perimeter.vintage}
+    for _part, result in results:
+        facts.update(result.facts)
     _log_object(harvest_object, facts, perimeter)
     log.info("Territorial harvest of %s for %s: %s", plan.national_url, perimeter.id, facts)
     return _draft(plan, results, perimeter, config, method, modes, received, kept)
@@ -241,8 +246,7 @@ def _draft(plan: Plan, results: list[tuple[Part, CutResult]], perimeter: Any,
                 "hash": None if fmt == "gpkg" else f"sha256:{sha256(path)}",
                 "_local_file": str(path),
                 "dataclic_profile": _output_profile(fmt, result),
-                "description": tk._("{rows} rows of {territory}").format(
-                    rows=result.rows_kept, territory=perimeter.name),
+                "description": _description(result, perimeter.name),
             })
     resources.append({
         "key": "national-source", "name": tk._("National source: {title}").format(
@@ -253,6 +257,9 @@ def _draft(plan: Plan, results: list[tuple[Part, CutResult]], perimeter: Any,
     if method == "server-filter":
         how = tk._("the server was asked for the territory only ({details}), then every row "
                    "was checked locally against the territory").format(details=details)
+    elif any(r.kind == "grid" for _p, r in results):  # counts below are grid cells
+        how = tk._("the national grid was downloaded ({details}) and its cells meeting the "
+                   "territory turned into statistics per commune").format(details=details)
     else:
         how = tk._("the national data was downloaded ({details}) and cut locally").format(
             details=details)
@@ -272,6 +279,7 @@ def _draft(plan: Plan, results: list[tuple[Part, CutResult]], perimeter: Any,
         perimeter, mode=modes, method=method, rows_read=received, rows_kept=kept,
         theme=config.get("theme"), source_url=plan.national_url, source_title=national.title))
     extras["records_count"] = str(kept)
+    extras.update(merged_provenance([r.extras for _p, r in results if r.extras]))
     return DatasetDraft(
         name_hint=f"{national.name_hint}-{_slug(perimeter.name)}",
         title=f"{national.title} — {perimeter.name}",
@@ -285,9 +293,18 @@ def _draft(plan: Plan, results: list[tuple[Part, CutResult]], perimeter: Any,
     )
 
 
+def _description(result: CutResult, territory: str) -> str:
+    if result.kind == "grid":
+        return tk._("Statistics per commune of {territory} ({variables}), area-weighted over "
+                    "the {cells} grid cells that meet it").format(
+            territory=territory, variables=result.extras.get("dataclic_variables", ""),
+            cells=result.rows_kept)
+    return tk._("{rows} rows of {territory}").format(rows=result.rows_kept, territory=territory)
+
+
 def _output_profile(fmt: str, result: CutResult) -> str | None:
     """The extraction profile of a territory's file, so that it can be cut further."""
-    if fmt == "csv" and result.profile:
+    if fmt == "csv" and result.profile and result.kind == "rows":
         profile = {k: v for k, v in result.profile.items()
                    if k not in ("archive_member", "header_width", "data_width")}
         profile.update(format="csv", delimiter=",", encoding="utf-8")

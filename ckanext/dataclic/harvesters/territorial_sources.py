@@ -5,6 +5,7 @@ downloading the national data), the server-filtered answers, and how to check th
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -12,6 +13,7 @@ from urllib.parse import quote, urlsplit
 from ckanext.dataclic.extract.profile import CODE_COLUMN_NAMES
 from ckanext.dataclic.remote import RemoteClient, RemoteError
 
+from . import grid_cut
 from .local_cut import GEO_OUTPUTS, code_overrides
 from .metered import Meter, download, new_file
 from .records import DatasetDraft
@@ -246,6 +248,8 @@ def _udata(harvester: Any, content: dict[str, Any], config: dict[str, Any], sour
             suffix, outputs = ".csv", CSV_OUTPUT
         elif fmt in UDATA_SPATIAL:
             suffix, outputs = UDATA_SPATIAL[fmt], GEO_OUTPUTS
+        elif grid_cut.staged_suffix(fmt):
+            suffix, outputs = grid_cut.staged_suffix(fmt), grid_cut.GRID_OUTPUTS
         else:
             skipped.append(name)
             continue
@@ -258,9 +262,19 @@ def _udata(harvester: Any, content: dict[str, Any], config: dict[str, Any], sour
                 part.staged.unlink(missing_ok=True)
             raise
         stem = Path(name).stem or str(resource["key"])
-        parts.append(Part(str(resource["key"])[:40], stem, path, outputs, method="local-cut",
-                          detail=tk_detail(name),
-                          mode=None if outputs == CSV_OUTPUT else config.get("cut")))
+        part = Part(str(resource["key"])[:40], stem, path, outputs, method="local-cut",
+                    detail=tk_detail(name),
+                    mode=None if outputs == CSV_OUTPUT else config.get("cut"))
+        maybe_grid = outputs == grid_cut.GRID_OUTPUTS
+        if (maybe_grid or suffix == ".csv") and grid_cut.is_grid(path):
+            # a grid by its format, or a CSV that is a DRIAS text export: statistics
+            part.outputs, part.mode = grid_cut.GRID_OUTPUTS, None
+            part.cutter = partial(grid_cut.cut_grid, name=name)
+        elif maybe_grid:  # a text file that is not a DRIAS export
+            path.unlink(missing_ok=True)
+            skipped.append(name)
+            continue
+        parts.append(part)
     return Plan(_national_only(national), national.remote_url, parts, skipped)
 
 
