@@ -10,7 +10,6 @@ about the APIs (parameter names, code caps, paging depth) come from ``API-FILTER
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from .metered import (
     staged_csv,
 )
 from .remote import RemoteClient, RemoteError, full_url
+from .wfs_paging import feature_pages, write_feature_collection
 
 # Hub'Eau: page-number paging stops at page × size = 20,000 rows.
 HUBEAU_DEPTH = 20_000
@@ -300,48 +300,20 @@ def wfs_features(
     """GetFeature with the territory's filter, ``count``/``startIndex`` paging, in GeoJSON;
     a long ``cql_filter`` goes in a POST body."""
     territorial = wfs_filter(perimeter, layer_crs, how, geometry_name)
+    long_filter = "cql_filter" in territorial and \
+        len(territorial["cql_filter"]) > WFS_POST_OVER
+
+    def fetch(params: dict[str, Any]) -> Any:
+        if long_filter:
+            return post_form_json(client, url, params, territorial, meter)
+        return get_json(client, url, {**params, **territorial}, meter)
+
     path = new_file(folder, ".geojson")
-    count, written, properties = 0, 0, {}
-    try:
-        with open(path, "w", encoding="utf-8") as out:
-            head = {"type": "FeatureCollection", "name": layer}
-            out.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "features": [\n')
-            start = 0
-            for _page in range(max_pages):
-                params = {"service": "WFS", "version": "2.0.0", "request": "GetFeature",
-                          "typeNames": layer, "outputFormat": "application/json",
-                          "srsName": srs_name, "count": page_size, "startIndex": start}
-                long_filter = "cql_filter" in territorial and \
-                    len(territorial["cql_filter"]) > WFS_POST_OVER
-                if long_filter:
-                    payload = post_form_json(client, url, params, territorial, meter)
-                else:
-                    payload = get_json(client, url, {**params, **territorial}, meter)
-                features = payload.get("features") if isinstance(payload, dict) else None
-                if not isinstance(features, list):
-                    raise RemoteError(full_url(url, params),
-                                      "the answer is not a GeoJSON FeatureCollection", 200)
-                for feature in features:
-                    if not isinstance(feature, dict):
-                        raise RemoteError(url, "a feature is not a JSON object", 200)
-                    for key in feature.get("properties") or {}:
-                        properties.setdefault(key, None)
-                    text = json.dumps(feature, ensure_ascii=False, separators=(",", ":"))
-                    written += len(text) + 2
-                    if written > cap:
-                        raise RemoteError(url, f"the layer is over the {cap} byte cap")
-                    out.write((",\n" if count else "") + text)
-                    count += 1
-                matched = payload.get("numberMatched")
-                start += len(features)
-                if len(features) < page_size or (isinstance(matched, int) and start >= matched):
-                    break
-            else:
-                raise RemoteError(url, f"more than {max_pages} pages; raise max_pages")
-            out.write("\n]}\n")
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+    pages = feature_pages(fetch, url, layer, srs_name=srs_name, page_size=page_size,
+                          max_pages=max_pages)
+    done = write_feature_collection(path, pages, url=url, cap=cap,
+                                    head={"type": "FeatureCollection", "name": layer})
+    count, properties = done.count, done.properties
     meter.rows += count
     key = next(iter(territorial))
     detail = ("cql_filter INTERSECTS(" + geometry_name + ", <territory>)" if key == "cql_filter"
