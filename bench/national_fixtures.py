@@ -103,6 +103,10 @@ class DpeTable:
             return b"[]"
         return self.frame(numbers).write_json().encode()
 
+    def page_csv(self, numbers: np.ndarray) -> bytes:
+        """The rows as CSV with a header (commas, as data-fair's ``format=csv``)."""
+        return self.frame(numbers).write_csv().encode()
+
     def expected(self, members: set[str]) -> int:
         """Rows of the communes ``members`` (from the COG's EPCI members)."""
         wanted = np.flatnonzero(np.isin(self.codes, sorted(members)))

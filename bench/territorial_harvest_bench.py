@@ -45,7 +45,7 @@ SIREN = PERIMETER.split(":")[1]
 PAGE = 10_000
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from national_fixtures import DpeTable, PointLayer  # noqa: E402
+from national_fixtures import DpeTable, PointLayer
 
 
 # -- the server ------------------------------------------------------------------------------------
@@ -75,12 +75,14 @@ class Fixture:
                         while chunk := stream.read(1 << 18):
                             fixture.send(self.wfile, chunk)
                     return
+                extra: dict[str, str] = {"Content-Type": "application/json"}
                 if parts.path.endswith("/lines"):
-                    body = fixture.lines(parts.path, query)
+                    body, extra = fixture.lines(parts.path, query)
                 else:
                     body = fixture.wfs(query)
                 self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 for start in range(0, len(body), 1 << 18):
@@ -101,8 +103,9 @@ class Fixture:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
-    def lines(self, path: str, query: dict[str, str]) -> bytes:
-        """``after`` is a cursor: the number of the last row sent (as data-fair's sort keys)."""
+    def lines(self, path: str, query: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        """``after`` is a cursor: the number of the last row sent (as data-fair's sort keys);
+        ``format=csv`` gives CSV with the next page in a ``Link`` header, as data-fair."""
         import numpy as np
 
         size = int(query["size"])
@@ -115,8 +118,12 @@ class Fixture:
         if start + size < len(selected):
             params = {k: v for k, v in query.items() if k != "after"}
             following = f"{self.url}{path}?{urlencode({**params, 'after': int(page[-1])})}"
+        if query.get("format") == "csv":
+            link = {"Link": f'<{following}>; rel="next"'} if following else {}
+            return self.table.page_csv(page), {"Content-Type": "text/csv", **link}
         return (f'{{"total": {len(selected)}, "next": {json.dumps(following)}, "results": '
-                .encode() + self.table.page_json(page) + b"}")
+                .encode() + self.table.page_json(page) + b"}",
+                {"Content-Type": "application/json"})
 
     def wfs(self, query: dict[str, str]) -> bytes:
         bbox = None

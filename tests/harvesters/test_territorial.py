@@ -116,9 +116,10 @@ def test_datafair_territorial_harvest(server, org, honour):
 
     lines = [parse_qs(urlsplit(r).query) for r in server.requests if "/lines" in r]
     assert all("code_insee_ban_in" in q and "page" not in q for q in lines)
+    assert all(q["format"] == ["csv"] for q in lines)  # a third of the bytes of JSON
     log = territorial_log(report, "dpe03existant")
     assert log["method"] == "server-filter" and log["rows_kept"] == len(expected)
-    national_bytes = fx.json_size(rows)
+    national_bytes = len(fx.csv_text(rows).encode())  # the whole table in CSV
     if honour:
         assert log["rows_received"] == len(expected)
         assert log["bytes"] < 0.05 * national_bytes
