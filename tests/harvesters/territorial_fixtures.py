@@ -73,7 +73,7 @@ def csv_text(rows: list[dict[str, Any]]) -> str:
 # -- data-fair ------------------------------------------------------------------------------------
 DPE_SCHEMA = [
     {"key": "numero_dpe", "type": "string"},
-    {"key": "code_insee_ban", "type": "string",
+    {"key": "code_insee_ban", "type": "string", "x-originalName": "Code_INSEE_(BAN)",
      "x-refersTo": "http://rdf.insee.fr/def/geo#codeCommune"},
     {"key": "etiquette_dpe", "type": "string"},
 ]
@@ -88,7 +88,8 @@ def datafair_meta(ident: str) -> dict[str, Any]:
 
 
 def datafair_routes(server: Any, rows: list[dict[str, Any]], *, honour: bool,
-                    ident: str = "dpe03existant") -> None:
+                    ident: str = "dpe03existant", original_names: bool = False) -> None:
+    """``original_names``: CSV pages head columns with their ``x-originalName``."""
     base = f"/data-fair/api/v1/datasets/{ident}"
 
     def lines(query: dict[str, list[str]]) -> Reply:
@@ -108,7 +109,10 @@ def datafair_routes(server: Any, rows: list[dict[str, Any]], *, honour: bool,
             following = f"{server.url}{base}/lines?{urlencode({**params, 'after': after + size})}"
         if query.get("format") == ["csv"]:  # the next page in a Link header
             link = {"Link": f'<{following}>; rel="next"'} if following else {}
-            return Reply(200, csv_text(page).encode(), {"Content-Type": "text/csv", **link})
+            names = {f["key"]: f.get("x-originalName", f["key"]) for f in DPE_SCHEMA} \
+                if original_names else {}
+            named = [{names.get(k, k): v for k, v in row.items()} for row in page]
+            return Reply(200, csv_text(named).encode(), {"Content-Type": "text/csv", **link})
         return Reply.json({"total": len(selected), "results": page, "next": following})
 
     server.routes[base] = lambda _q: Reply.json(datafair_meta(ident))

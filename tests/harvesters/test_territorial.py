@@ -129,6 +129,22 @@ def test_datafair_territorial_harvest(server, org, honour):
         assert log["bytes"] > national_bytes
 
 
+def test_datafair_csv_pages_headed_by_original_column_names(server, org):
+    rows = fx.dpe_lines()
+    fx.datafair_routes(server, rows, honour=True, original_names=True)
+    expected = sorted(r["numero_dpe"] for r in rows if r["code_insee_ban"] in fx.epci_members())
+    source = make_source(server.url + "/data-fair/api/v1", "dataclic_datafair",
+                         {"datasets": ["dpe03existant"], "perimeter": BM, "page_size": 40}, org)
+    report = run_job(source["id"])
+    assert statuses(report) == {"dpe03existant": "added"}, report
+    dataset = show(report["objects"]["dpe03existant"]["package_id"])
+    check_provenance(dataset, "server-filter", len(expected))
+    data = next(r for r in dataset["resources"] if r["format"] == "CSV")
+    kept = csv_rows(data)
+    assert sorted(r["numero_dpe"] for r in kept) == expected
+    assert {r["Code_INSEE_(BAN)"] for r in kept} <= fx.epci_members()
+
+
 # -- Hub'Eau -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("honour", [True, False], ids=["filtering", "ignoring"])
 def test_hubeau_territorial_harvest_by_communes(server, org, honour):
