@@ -64,3 +64,26 @@ def test_next_link_reads_the_link_header():
     assert next_link(f'<http://x/prev>; rel="prev", <{url}>; rel=next') == url
     assert next_link('<http://x/prev>; rel="prev"') is None
     assert next_link("") is None
+
+
+def test_json_records_of_changing_shape_make_one_csv_with_every_column(tmp_path):
+    from ckanext.dataclic.harvesters.metered import CsvSpool, staged_csv
+
+    spool = CsvSpool(tmp_path, 1 << 20, "src")
+    spool.add([{"code": "33063", "n": 1, "tags": ["a", "b"]},
+               {"code": "33281", "n": None, "tags": []}])
+    spool.add([{"code": "33069", "n": 2.5, "tags": ["c"]},
+               {"code": "33119", "extra": {"k": "v"}, "n": True}])  # another shape mid-page
+    staged = staged_csv(tmp_path, spool, "server-filter", "test")
+    with open(staged.path, encoding="utf-8", newline="") as stream:
+        rows = list(csv.reader(stream))
+    assert rows == [["code", "n", "tags", "extra"],
+                    ["33063", "1", "a|b", ""],
+                    ["33281", "", "", ""],
+                    ["33069", "2.5", "c", ""],
+                    ["33119", "True", "", '{"k":"v"}']]
+    assert staged.rows == 4
+    with pytest.raises(RemoteError, match="not a JSON object"):
+        CsvSpool(tmp_path, 1 << 20, "src").add([{"a": 1}, [1, 2]])
+    with pytest.raises(RemoteError, match="30 byte cap"):
+        CsvSpool(tmp_path, 30, "src").add([{"a": "x" * 20}, {"a": "y" * 20}])
