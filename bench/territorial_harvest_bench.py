@@ -1,8 +1,10 @@
 """Territorial harvest vs "national harvest, then extract", against national-size fixtures.
 
-A local server (this process, threads) holds:
-- a DPE-like table (``--rows``, codes weighted by commune population) behind a data-fair-like
-  API: ``/lines`` with ``<col>_in`` and ``after`` cursor paging, and ``/raw`` (the whole CSV);
+A local server (this process, threads) serves data made on the fly by
+``bench/national_fixtures.py`` (never all of it in memory):
+- a DPE-like table (``--rows``, communes drawn by population) behind a data-fair-like API:
+  ``/lines`` with ``<col>_in`` and ``after`` cursor paging, and ``/raw`` (the whole CSV,
+  written once to a temporary file and streamed);
 - points over metropolitan France (``--points``) behind a WFS-like GetFeature with ``bbox``
   and ``count``/``startIndex`` paging.
 
@@ -10,13 +12,16 @@ Each approach runs as its own child process doing what a harvest's build step do
 dataset (download, then the local check or the extraction with the engine), so its wall time,
 bytes received and peak RSS are its own:
 - territorial: ``server_filters`` (server filter) then ``local_cut`` (exact local check);
-- national: the whole file (``/raw``; for the WFS, every GetFeature page into one GeoJSON),
-  then the engine's extraction to the same territory.
+- national: the whole file (``/raw``; for the WFS, every GetFeature page into one GeoJSON,
+  with the WFS harvester's paging), then the engine's extraction to the same territory.
+Both must keep exactly the rows the fixture module expects (computed from the COG files).
 
-    .venv/bin/python bench/territorial_harvest_bench.py                 # ~1-2 min
-    .venv/bin/python bench/territorial_harvest_bench.py --link-mbps 100   # a real network
-    .venv/bin/python bench/territorial_harvest_bench.py --rows 6000000 --points 3000000
+    .venv/bin/python bench/territorial_harvest_bench.py                  # national size
+    .venv/bin/python bench/territorial_harvest_bench.py --link-mbps 100  # a real network
+    .venv/bin/python bench/territorial_harvest_bench.py --rows 1000000 --points 300000  # quick
 
+National size (the default): 12 M rows (about 1.1 GB of CSV) and 3 M points; it needs about
+2.5 GB of free disk in the temporary folder and takes several minutes.
 Targets (issue 13): wall-time ratio ≤ 0.1, bytes ratio ≤ 0.05, peak RSS of the fetch ≤ 300 MB.
 """
 
@@ -25,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -37,55 +41,19 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 PERIMETER = "epci:243300316"  # Bordeaux Métropole
-COLUMNS = ["numero_dpe", "code_insee_ban", "etiquette_dpe", "etiquette_ges",
-           "conso_5_usages_ep", "surface_habitable", "date_etablissement_dpe",
-           "type_batiment", "annee_construction", "adresse_ban"]
+SIREN = PERIMETER.split(":")[1]
 PAGE = 10_000
 
-
-# -- data ----------------------------------------------------------------------------------------
-def make_table(rows: int, folder: Path, seed: int = 13) -> tuple[Path, dict[str, list[str]]]:
-    """The national CSV on disk, and its rows as JSON text grouped by commune code."""
-    from ckanext.dataclic.territories import Referential
-
-    ref = Referential.default()
-    codes = list(ref.communes)
-    weights = [max(ref.communes[c].population, 1) for c in codes]
-    rng = random.Random(seed)
-    picked = rng.choices(codes, weights=weights, k=rows)
-    by_code: dict[str, list[str]] = {}
-    path = folder / "dpe.csv"
-    with open(path, "w", encoding="utf-8") as out:
-        out.write(";".join(COLUMNS) + "\n")
-        for n, code in enumerate(picked):
-            values = [f"{n:010d}", code, "ABCDEFG"[n % 7], "ABCDEFG"[(n // 7) % 7],
-                      f"{(n * 37) % 600 + 50}.5", f"{(n * 13) % 180 + 15}",
-                      f"2024-{n % 12 + 1:02d}-{n % 28 + 1:02d}",
-                      "appartement" if n % 3 else "maison", str(1900 + n % 125),
-                      f"{n % 200} rue de la République {code}"]
-            out.write(";".join(values) + "\n")
-            by_code.setdefault(code, []).append(
-                json.dumps(dict(zip(COLUMNS, values)), ensure_ascii=False))
-    return path, by_code
-
-
-def make_points(count: int, seed: int = 13) -> Any:
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    lon = rng.uniform(-4.8, 8.2, count).round(6)
-    lat = rng.uniform(42.3, 51.1, count).round(6)
-    return lon, lat
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from national_fixtures import DpeTable, PointLayer
 
 
 # -- the server ------------------------------------------------------------------------------------
 class Fixture:
-    def __init__(self, csv_path: Path, by_code: dict[str, list[str]], points: Any,
+    def __init__(self, csv_path: Path, table: DpeTable, points: PointLayer,
                  link_mbps: float = 0.0) -> None:
-        self.csv_path, self.by_code = csv_path, by_code
+        self.csv_path, self.table, self.points = csv_path, table, points
         self.bytes_per_s = link_mbps * 1e6 / 8
-        self.lon, self.lat = points
-        self.order = sorted(by_code)
         fixture = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -107,12 +75,14 @@ class Fixture:
                         while chunk := stream.read(1 << 18):
                             fixture.send(self.wfile, chunk)
                     return
+                extra: dict[str, str] = {"Content-Type": "application/json"}
                 if parts.path.endswith("/lines"):
-                    body = fixture.lines(parts.path, query)
+                    body, extra = fixture.lines(parts.path, query)
                 else:
                     body = fixture.wfs(query)
                 self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 for start in range(0, len(body), 1 << 18):
@@ -133,36 +103,39 @@ class Fixture:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
-    def lines(self, path: str, query: dict[str, str]) -> bytes:
-        size, after = int(query["size"]), int(query.get("after", "0"))
-        codes = query["code_insee_ban_in"].split(",") if "code_insee_ban_in" in query \
-            else self.order
-        selected = [row for code in codes for row in self.by_code.get(code, [])]
-        page = selected[after:after + size]
-        following = None
-        if after + size < len(selected):
-            params = {k: v for k, v in query.items() if k != "after"}
-            following = f"{self.url}{path}?{urlencode({**params, 'after': after + size})}"
-        return (f'{{"total": {len(selected)}, "next": {json.dumps(following)}, "results": ['
-                + ",".join(page) + "]}").encode()
-
-    def wfs(self, query: dict[str, str]) -> bytes:
+    def lines(self, path: str, query: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        """``after`` is a cursor: the number of the last row sent (as data-fair's sort keys);
+        ``format=csv`` gives CSV with the next page in a ``Link`` header, as data-fair."""
         import numpy as np
 
-        mask = np.ones(len(self.lon), dtype=bool)
-        if "bbox" in query:
+        size = int(query["size"])
+        codes = query["code_insee_ban_in"].split(",") if "code_insee_ban_in" in query else None
+        selected = self.table.select(codes)
+        start = int(np.searchsorted(selected, int(query["after"]), side="right")) \
+            if "after" in query else 0
+        page = selected[start:start + size]
+        following = None
+        if start + size < len(selected):
+            params = {k: v for k, v in query.items() if k != "after"}
+            following = f"{self.url}{path}?{urlencode({**params, 'after': int(page[-1])})}"
+        if query.get("format") == "csv":
+            link = {"Link": f'<{following}>; rel="next"'} if following else {}
+            return self.table.page_csv(page), {"Content-Type": "text/csv", **link}
+        return (f'{{"total": {len(selected)}, "next": {json.dumps(following)}, "results": '
+                .encode() + self.table.page_json(page) + b"}",
+                {"Content-Type": "application/json"})
+
+    def wfs(self, query: dict[str, str]) -> bytes:
+        bbox = None
+        if "bbox" in query:  # EPSG:4326 URN: latitude first
             south, west, north, east = (float(v) for v in query["bbox"].split(",")[:4])
-            mask = (self.lon >= west) & (self.lon <= east) & (self.lat >= south) & \
-                (self.lat <= north)
-        index = np.flatnonzero(mask)
+            bbox = (west, south, east, north)
+        index = self.points.select(bbox)
         start, count = int(query["startIndex"]), int(query["count"])
         chunk = index[start:start + count]
-        features = ",".join(
-            f'{{"type":"Feature","id":"p.{i}","geometry":{{"type":"Point","coordinates":'
-            f'[{self.lon[i]},{self.lat[i]}]}},"properties":{{"id":{i},"kind":"site"}}}}'
-            for i in chunk.tolist())
         return (f'{{"type":"FeatureCollection","numberMatched":{len(index)},'
-                f'"numberReturned":{len(chunk)},"features":[{features}]}}').encode()
+                f'"numberReturned":{len(chunk)},"features":['
+                f'{self.points.features_json(chunk)}]}}').encode()
 
 
 # -- the measured children --------------------------------------------------------------------------
@@ -247,23 +220,15 @@ def _rss_mb(field: str) -> float:
 
 
 def _national_wfs(client: Any, url: str, work: Path, meter: Any) -> Path:
-    """Every GetFeature page, written to one GeoJSON file as the WFS harvester does."""
+    """Every GetFeature page into one GeoJSON file, with the WFS harvester's paging."""
     from ckanext.dataclic.harvesters.metered import get_json
+    from ckanext.dataclic.harvesters.wfs_paging import feature_pages, write_feature_collection
 
     path = work / "national.geojson"
-    with open(path, "w", encoding="utf-8") as out:
-        out.write('{"type": "FeatureCollection", "features": [\n')
-        start, first = 0, True
-        while True:
-            payload = get_json(client, url, {"service": "WFS", "request": "GetFeature",
-                                             "count": PAGE, "startIndex": start}, meter)
-            for feature in payload["features"]:
-                out.write(("" if first else ",\n") + json.dumps(feature))
-                first = False
-            start += len(payload["features"])
-            if len(payload["features"]) < PAGE:
-                break
-        out.write("\n]}\n")
+    pages = feature_pages(lambda params: get_json(client, url, params, meter), url, "sites",
+                          srs_name="EPSG:4326", page_size=PAGE, max_pages=100_000)
+    write_feature_collection(path, pages, url=url, cap=8 << 30,
+                             head={"type": "FeatureCollection", "name": "sites"})
     return path
 
 
@@ -279,34 +244,48 @@ def run_child(kind: str, approach: str, url: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the DPE-like table")
-    parser.add_argument("--points", type=int, default=500_000, help="points behind the WFS")
+    parser.add_argument("--rows", type=int, default=12_000_000,
+                        help="rows of the DPE-like table (default: 12 M, about 1.1 GB of CSV)")
+    parser.add_argument("--points", type=int, default=3_000_000, help="points behind the WFS")
     parser.add_argument("--link-mbps", type=float, default=0.0,
                         help="simulated link speed of the national API in Mbit/s, per "
                              "connection (default: unthrottled loopback)")
+    parser.add_argument("--only", choices=("table", "wfs"), help="run one source only")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
+    from national_fixtures import epci_members, territory_contour
+
+    members = epci_members(SIREN)
     with tempfile.TemporaryDirectory(prefix="dataclic-bench-data-") as folder:
         made = time.perf_counter()
-        csv_path, by_code = make_table(args.rows, Path(folder))
-        points = make_points(args.points)
-        fixture = Fixture(csv_path, by_code, points, args.link_mbps)
+        kinds = [k for k in ("table", "wfs") if args.only in (None, k)]
+        dpe = DpeTable(args.rows if "table" in kinds else 0)
+        csv_path = Path(folder) / "dpe.csv"
+        dpe.write_csv(csv_path)
+        points = PointLayer(args.points if "wfs" in kinds else 0)
+        expected = {"table": dpe.expected(members),
+                    "wfs": points.expected(territory_contour(members))}
+        fixture = Fixture(csv_path, dpe, points, args.link_mbps)
         size = csv_path.stat().st_size
         print(f"fixtures: {args.rows:,} rows ({size / 2**20:.0f} MiB CSV), {args.points:,} "
-              f"points, made in {time.perf_counter() - made:.0f} s; territory {PERIMETER}; "
-              f"link {'loopback' if not args.link_mbps else f'{args.link_mbps:g} Mbit/s'}")
+              f"points, made in {time.perf_counter() - made:.0f} s; territory {PERIMETER} "
+              f"(expected: {expected['table']:,} rows, {expected['wfs']:,} points); "
+              f"link {'loopback' if not args.link_mbps else f'{args.link_mbps:g} Mbit/s'}",
+              flush=True)
         table = []
-        for kind, label in (("table", f"data-fair table, {args.rows:,} rows"),
-                            ("wfs", f"WFS, {args.points:,} points")):
+        labels = {"table": f"data-fair table, {args.rows:,} rows ({size / 2**30:.2f} GiB CSV)",
+                  "wfs": f"WFS, {args.points:,} points"}
+        for kind in kinds:
             territorial = run_child(kind, "territorial", fixture.url)
             national = run_child(kind, "national", fixture.url)
-            if territorial["rows_kept"] != national["rows_kept"]:
-                raise SystemExit(f"{kind}: territorial kept {territorial['rows_kept']} rows, "
-                                 f"national then extract {national['rows_kept']}")
-            table.append((label, territorial, national))
+            for name, fig in (("territorial", territorial), ("national", national)):
+                if fig["rows_kept"] != expected[kind]:
+                    raise SystemExit(f"{kind}: {name} kept {fig['rows_kept']} rows, "
+                                     f"{expected[kind]} expected")
+            table.append((labels[kind], territorial, national))
         fixture.httpd.shutdown()
     print()
     print("| source | approach | wall s | MiB received | requests | peak RSS MiB "

@@ -316,10 +316,19 @@ class RemoteClient:
         self, url: str, params: dict[str, Any] | None = None, *, max_bytes: int | None = None,
         headers: dict[str, str] | None = None,
     ) -> bytes:
+        return self.get_with_headers(url, params, max_bytes=max_bytes, headers=headers)[0]
+
+    def get_with_headers(
+        self, url: str, params: dict[str, Any] | None = None, *, max_bytes: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[bytes, dict[str, str]]:
+        """The body and the response headers (lower-case names): for APIs that page in a
+        ``Link`` header."""
         target = full_url(url, params)
         cap = max_bytes or self.limits.max_bytes
         response = self._open(target, headers)
-        return b"".join(self._chunks(response, target, cap))
+        answered = {k.lower(): v for k, v in response.headers.items()}
+        return b"".join(self._chunks(response, target, cap)), answered
 
     def get_json(self, url: str, params: dict[str, Any] | None = None) -> Any:
         target = full_url(url, params)

@@ -8,6 +8,8 @@ implements the filter parameters the harvester sends, one that ignores them (all
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from functools import cache
 from typing import Any
@@ -59,10 +61,19 @@ def json_size(rows: list[dict[str, Any]]) -> int:
     return len(json.dumps(rows).encode())
 
 
+def csv_text(rows: list[dict[str, Any]]) -> str:
+    """Rows as data-fair writes CSV: a header, commas, quotes where needed."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
 # -- data-fair ------------------------------------------------------------------------------------
 DPE_SCHEMA = [
     {"key": "numero_dpe", "type": "string"},
-    {"key": "code_insee_ban", "type": "string",
+    {"key": "code_insee_ban", "type": "string", "x-originalName": "Code_INSEE_(BAN)",
      "x-refersTo": "http://rdf.insee.fr/def/geo#codeCommune"},
     {"key": "etiquette_dpe", "type": "string"},
 ]
@@ -77,7 +88,8 @@ def datafair_meta(ident: str) -> dict[str, Any]:
 
 
 def datafair_routes(server: Any, rows: list[dict[str, Any]], *, honour: bool,
-                    ident: str = "dpe03existant") -> None:
+                    ident: str = "dpe03existant", original_names: bool = False) -> None:
+    """``original_names``: CSV pages head columns with their ``x-originalName``."""
     base = f"/data-fair/api/v1/datasets/{ident}"
 
     def lines(query: dict[str, list[str]]) -> Reply:
@@ -95,6 +107,12 @@ def datafair_routes(server: Any, rows: list[dict[str, Any]], *, honour: bool,
         if after + size < len(selected):
             params = {k: v[0] for k, v in query.items() if k != "after"}
             following = f"{server.url}{base}/lines?{urlencode({**params, 'after': after + size})}"
+        if query.get("format") == ["csv"]:  # the next page in a Link header
+            link = {"Link": f'<{following}>; rel="next"'} if following else {}
+            names = {f["key"]: f.get("x-originalName", f["key"]) for f in DPE_SCHEMA} \
+                if original_names else {}
+            named = [{names.get(k, k): v for k, v in row.items()} for row in page]
+            return Reply(200, csv_text(named).encode(), {"Content-Type": "text/csv", **link})
         return Reply.json({"total": len(selected), "results": page, "next": following})
 
     server.routes[base] = lambda _q: Reply.json(datafair_meta(ident))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -115,9 +116,10 @@ def test_datafair_territorial_harvest(server, org, honour):
 
     lines = [parse_qs(urlsplit(r).query) for r in server.requests if "/lines" in r]
     assert all("code_insee_ban_in" in q and "page" not in q for q in lines)
+    assert all(q["format"] == ["csv"] for q in lines)  # a third of the bytes of JSON
     log = territorial_log(report, "dpe03existant")
     assert log["method"] == "server-filter" and log["rows_kept"] == len(expected)
-    national_bytes = fx.json_size(rows)
+    national_bytes = len(fx.csv_text(rows).encode())  # the whole table in CSV
     if honour:
         assert log["rows_received"] == len(expected)
         assert log["bytes"] < 0.05 * national_bytes
@@ -125,6 +127,22 @@ def test_datafair_territorial_harvest(server, org, honour):
     else:  # all of France came back: the local check dropped the rest
         assert log["rows_received"] == len(rows)
         assert log["bytes"] > national_bytes
+
+
+def test_datafair_csv_pages_headed_by_original_column_names(server, org):
+    rows = fx.dpe_lines()
+    fx.datafair_routes(server, rows, honour=True, original_names=True)
+    expected = sorted(r["numero_dpe"] for r in rows if r["code_insee_ban"] in fx.epci_members())
+    source = make_source(server.url + "/data-fair/api/v1", "dataclic_datafair",
+                         {"datasets": ["dpe03existant"], "perimeter": BM, "page_size": 40}, org)
+    report = run_job(source["id"])
+    assert statuses(report) == {"dpe03existant": "added"}, report
+    dataset = show(report["objects"]["dpe03existant"]["package_id"])
+    check_provenance(dataset, "server-filter", len(expected))
+    data = next(r for r in dataset["resources"] if r["format"] == "CSV")
+    kept = csv_rows(data)
+    assert sorted(r["numero_dpe"] for r in kept) == expected
+    assert {r["Code_INSEE_(BAN)"] for r in kept} <= fx.epci_members()
 
 
 # -- Hub'Eau -------------------------------------------------------------------------------------
@@ -202,6 +220,119 @@ def test_wfs_territorial_harvest(server, org, honour, how):
         assert log["bytes"] < 0.05 * fx.json_size(features)
     else:
         assert log["rows_received"] == len(features)
+
+
+def _clip_layer(split: bool = False) -> tuple[list[dict[str, Any]], Any]:
+    """Polygons around Bordeaux Métropole (one geometry type, as a ZNIEFF layer): long thin
+    triangles from inside to 60 km away and squares astride the border cross it, one small
+    square lies inside, two outside (one in the bounding box); and the perimeter's contour,
+    the union of its members' commune contours (the COG's EPCI members). Only shapes that
+    the border cuts into one piece, unless ``split``: then a band the border cuts in several
+    pieces too."""
+    import shapely
+    from shapely.geometry import mapping
+
+    from ckanext.dataclic.territories import Referential
+
+    contours = Referential.default().contours()
+    contour = shapely.union_all([contours[c] for c in sorted(fx.epci_members())])
+    centre = contour.representative_point()
+    shapes = []
+    for n in range(8):
+        angle = math.radians(n * 45 + 10)
+        x, y = centre.x + 0.8 * math.cos(angle), centre.y + 0.55 * math.sin(angle)
+        side = (-0.02 * math.sin(angle), 0.02 * math.cos(angle))
+        shapes.append(shapely.Polygon([(centre.x, centre.y), (x, y),
+                                       (x + side[0], y + side[1])]))
+    border = contour.boundary
+    for n in range(4):
+        point = border.interpolate(n / 4, normalized=True)
+        shapes.append(shapely.box(point.x - 0.01, point.y - 0.01, point.x + 0.01,
+                                  point.y + 0.01))
+    shapes.append(shapely.box(centre.x - 5e-4, centre.y - 5e-4, centre.x + 5e-4,
+                              centre.y + 5e-4))
+    shapes.append(shapely.box(2.35, 48.85, 2.36, 48.86))  # Paris
+    west, south, _east, _north = contour.bounds
+    shapes.append(next(box for box in (shapely.box(west + 0.002 * k, south, west + 0.002 * k
+                                                   + 1e-3, south + 1e-3) for k in range(500))
+                       if not contour.intersects(box)))
+    shapes = [g for g in shapes if g.intersection(contour).geom_type != "MultiPolygon"]
+    if split:
+        _west, south, east, north = contour.bounds
+        shapes.append(next(band for band in (
+            shapely.box(west - 0.01, y, east + 0.01, y + 0.003)
+            for y in (south + (north - south) * k / 50 for k in range(1, 50)))
+            if band.intersection(contour).geom_type == "MultiPolygon"))
+    features = [{"type": "Feature", "id": f"zone.{i}", "geometry": mapping(shape),
+                 "properties": {"id_zone": f"Z{i}"}} for i, shape in enumerate(shapes)]
+    return features, contour
+
+
+def _shape_routes(server: Any, features: list[dict[str, Any]]) -> None:
+    """GetFeature honouring ``bbox`` (EPSG:2154 URN) for any geometry, count/startIndex."""
+    import shapely
+    from pyproj import Transformer
+    from shapely.geometry import shape
+    from shapely.ops import transform
+
+    to_l93 = Transformer.from_crs("EPSG:4326", "EPSG:2154", always_xy=True).transform
+    l93 = [transform(to_l93, shape(f["geometry"])) for f in features]
+
+    def route(query: dict[str, list[str]]) -> Reply:
+        if query["request"][0] == "GetCapabilities":
+            return Reply(200, fx.CAPABILITIES.encode(), {"Content-Type": "text/xml"})
+        x0, y0, x1, y1, _crs = query["bbox"][0].split(",")
+        box = shapely.box(float(x0), float(y0), float(x1), float(y1))
+        selected = [f for f, g in zip(features, l93, strict=True) if box.intersects(g)]
+        start, count = int(query["startIndex"][0]), int(query["count"][0])
+        chunk = selected[start:start + count]
+        return Reply.json({"type": "FeatureCollection", "numberMatched": len(selected),
+                           "numberReturned": len(chunk), "features": chunk})
+
+    server.routes["/wfs/ows"] = route
+
+
+@pytest.mark.parametrize("split", [False, pytest.param(True, marks=pytest.mark.xfail(
+    strict=True, reason="the engine finds no geometry in a GeoJSON mixing Polygon and "
+    "MultiPolygon (pyogrio reports its type 'Unknown'): local_cut's GeoPackage pass fails"))],
+    ids=["one-piece", "split-in-pieces"])
+def test_wfs_cut_clip_cuts_features_at_the_perimeter_border(server, org, split):
+    import shapely
+    from shapely.geometry import shape
+
+    features, contour = _clip_layer(split)
+    _shape_routes(server, features)
+    expected = {}
+    for feature in features:
+        geometry = shape(feature["geometry"])
+        if geometry.intersects(contour):
+            expected[feature["properties"]["id_zone"]] = geometry.intersection(contour)
+    crossing = [f["properties"]["id_zone"] for f in features
+                if shape(f["geometry"]).intersects(contour.boundary)]
+    assert len(crossing) >= 6 + split and len(expected) == len(crossing) + 1 < len(features)
+    source = make_source(server.url + "/wfs/ows", "dataclic_wfs",
+                         {"layers": ["patrinat_znieff1:znieff1"], "perimeter": BM,
+                          "cut": "clip", "page_size": 5}, org)
+    report = run_job(source["id"])
+    guid = "patrinat_znieff1:znieff1"
+    assert statuses(report) == {guid: "added"}, report
+    dataset = show(report["objects"][guid]["package_id"])
+    check_provenance(dataset, "server-filter", len(expected))
+    formats = {r["format"]: r for r in dataset["resources"]}
+    geojson = json.loads(stored(formats["GeoJSON"]).read_text())
+    got = {f["properties"]["id_zone"]: shape(f["geometry"]) for f in geojson["features"]}
+    assert sorted(got) == sorted(expected)
+    for name, want in expected.items():
+        # cut at the border: the kept part only, to GeoJSON's coordinate precision
+        assert got[name].geom_type.removeprefix("Multi") == want.geom_type.removeprefix("Multi")
+        assert shapely.hausdorff_distance(got[name], want) < 1e-6, name
+        assert got[name].area == pytest.approx(want.area, rel=1e-5, abs=1e-10), name
+    for name in crossing:  # what crossed the border is smaller than what was sent
+        sent = shape(next(f for f in features if f["properties"]["id_zone"] == name)["geometry"])
+        assert got[name].area < sent.area * 0.999
+    import pyogrio
+
+    assert pyogrio.read_info(stored(formats["GeoPackage"]))["features"] == len(expected)
 
 
 # -- freshness ----------------------------------------------------------------------------------------

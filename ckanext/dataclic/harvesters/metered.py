@@ -7,8 +7,10 @@ Plain Python (no CKAN import).
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -55,6 +57,22 @@ def get_json(client: RemoteClient, url: str, params: dict[str, Any] | None,
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RemoteError(target, f"the answer is not valid JSON ({exc})", 200) from exc
+
+
+def get_with_headers(client: RemoteClient, url: str, meter: Meter,
+                     headers: dict[str, str] | None = None) -> tuple[bytes, dict[str, str]]:
+    body, answered = client.get_with_headers(url, None, headers=headers)
+    meter.requests += 1
+    meter.bytes += len(body)
+    return body, answered
+
+
+def next_link(header: str) -> str | None:
+    """The ``rel=next`` target of a ``Link`` header (its URL may hold commas)."""
+    for match in re.finditer(r"<([^>]*)>([^<]*)", header or ""):
+        if re.search(r'\brel\s*=\s*"?[^"<]*\bnext\b', match.group(2), re.IGNORECASE):
+            return match.group(1).strip()
+    return None
 
 
 def post_form_json(client: RemoteClient, url: str, params: dict[str, Any],
@@ -138,28 +156,47 @@ class CsvSpool:
             raise RemoteError(self.source, f"the records are over the {self.cap} byte cap")
 
     def add(self, records: Iterable[Any]) -> None:
-        for record in records:
+        """Spool ``records`` (one API page). The uniform case, every page of a national
+        harvest's answer, is a tight loop: most values are strings and go as they are."""
+        pending = iter(records)
+        if self.uniform:
+            pending = self._add_uniform(pending)
+        for record in pending:
             if not isinstance(record, dict):
                 raise RemoteError(self.source, "a record is not a JSON object", 200)
-            if self.uniform:
-                keys = tuple(record)
-                if self.keys is None:
-                    self.keys = keys
-                    for key in keys:
-                        self.columns.setdefault(str(key), None)
-                if keys == self.keys:
-                    cells = [_cell(v) for v in record.values()]
-                    self._grow(sum(map(len, cells)) + len(cells))
-                    self.writer.writerow(cells)
-                    self.rows += 1
-                    continue
-                self._to_json_lines()
             for key in record:
                 self.columns.setdefault(str(key), None)
             line = json.dumps(record, ensure_ascii=False)
             self._grow(len(line) + 1)
             self.spool.write(line + "\n")
             self.rows += 1
+
+    def _add_uniform(self, records: Iterator[Any]) -> Iterator[Any]:
+        """Write the records of the first record's shape as CSV rows; at the first record of
+        another shape, turn the spool into JSON lines and give back that record and the
+        rest."""
+        rows: list[list[str]] = []
+        size, keys, other = 0, self.keys, None
+        for record in records:
+            if not isinstance(record, dict):
+                raise RemoteError(self.source, "a record is not a JSON object", 200)
+            if keys is None:
+                keys = self.keys = tuple(record)
+                for key in keys:
+                    self.columns.setdefault(str(key), None)
+            if tuple(record) != keys:
+                other = record
+                break
+            cells = [v if type(v) is str else _cell(v) for v in record.values()]
+            size += sum(map(len, cells)) + len(cells)
+            rows.append(cells)
+        self._grow(size)
+        self.writer.writerows(rows)
+        self.rows += len(rows)
+        if other is None:
+            return iter(())
+        self._to_json_lines()
+        return itertools.chain((other,), records)
 
     def _to_json_lines(self) -> None:
         keys = [str(k) for k in self.keys or ()]
@@ -187,6 +224,59 @@ class CsvSpool:
 
     def close(self) -> None:
         self.spool.close()
+
+
+def csv_records(body: bytes) -> int:
+    """Records in CSV text whose records each end with a newline: the newlines outside
+    quotes (a quoted value may hold newlines; ``""`` inside quotes is an escaped quote)."""
+    if b'"' not in body:
+        return body.count(b"\n")
+    return sum(part.count(b"\n") for part in body.split(b'"')[::2])
+
+
+class CsvPages:
+    """CSV pages of an API joined into one file as they come: the first page's header once,
+    every page's rows; nothing parsed but the header. A page with other columns, a JSON
+    answer and the byte cap are errors naming the page."""
+
+    def __init__(self, path: Path, cap: int, source: str) -> None:
+        self.path, self.cap, self.source = path, cap, source
+        self.header: bytes | None = None
+        self.columns: list[str] = []
+        self.rows = self.size = 0
+        self.out = open(path, "wb")  # noqa: SIM115 (closed by close())
+
+    def close(self) -> None:
+        self.out.close()
+
+    def add(self, body: bytes, url: str) -> int:
+        """Append one page; return its number of rows."""
+        body = body.removeprefix(b"\xef\xbb\xbf")
+        if not body.strip():
+            return 0
+        if body.lstrip()[:1] in (b"{", b"["):
+            raise RemoteError(url, "the answer is JSON, not the CSV asked for", 200)
+        end = body.find(b"\n")
+        header, rows = (body, b"") if end < 0 else (body[:end], body[end + 1:])
+        header = header.rstrip(b"\r")
+        if self.header is None:
+            try:
+                self.columns = next(csv.reader([header.decode("utf-8")]))
+            except UnicodeDecodeError as exc:
+                raise RemoteError(url, f"the CSV is not UTF-8 ({exc})", 200) from exc
+            self.header = header
+            self.out.write(header + b"\n")
+        elif header != self.header:
+            raise RemoteError(url, "a page has other columns than the first one", 200)
+        if rows and not rows.endswith(b"\n"):
+            rows += b"\n"
+        self.size += len(rows)
+        if self.size > self.cap:
+            raise RemoteError(self.source, f"the records are over the {self.cap} byte cap")
+        self.out.write(rows)
+        count = csv_records(rows)
+        self.rows += count
+        return count
 
 
 def staged_csv(folder: Path, spool: CsvSpool, method: str, detail: str) -> Staged:

@@ -10,7 +10,6 @@ about the APIs (parameter names, code caps, paging depth) come from ``API-FILTER
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,17 +18,21 @@ from urllib.parse import urljoin
 from ckanext.dataclic.remote import RemoteClient, RemoteError, full_url
 
 from .metered import (
+    CsvPages,
     CsvSpool,
     Meter,
     Staged,
     chunks,
     download,
     get_json,
+    get_with_headers,
     join_exports,
     new_file,
+    next_link,
     post_form_json,
     staged_csv,
 )
+from .wfs_paging import feature_pages, write_feature_collection
 
 # Hub'Eau: page-number paging stops at page × size = 20,000 rows.
 HUBEAU_DEPTH = 20_000
@@ -57,42 +60,43 @@ def datafair_lines(
     code_column: str | None, geo: bool, page_size: int, cap: int,
 ) -> Staged:
     """``<code column>_in=`` lists (split every 200 codes) with ``after`` cursor paging
-    (the response's ``next`` link): never page-number paging, capped at 10,000 rows.
-    Without a code column, a WGS84 ``bbox`` when the dataset is geolocated; otherwise
-    every line (the local cut does all the work)."""
-    spool = CsvSpool(folder, cap, lines_url)
+    (the ``Link: <…>; rel=next`` header of a CSV page): never page-number paging, capped at
+    10,000 rows. Without a code column, a WGS84 ``bbox`` when the dataset is geolocated;
+    otherwise every line (the local cut does all the work). Pages are asked in CSV
+    (``format=csv``): a third of the bytes of JSON, and no row is parsed here: the pages
+    are joined as they come (one header) and the local cut reads the file once."""
+    if code_column:
+        queries = [{f"{code_column}_in": ",".join(part)} for part in
+                   chunks(commune_codes(perimeter), DEFAULT_CODES_PER_REQUEST)]
+        method = "server-filter"
+        detail = f"{code_column}_in=<{len(perimeter.codes)} codes>"
+    elif geo:
+        west, south, east, north = perimeter.bounds
+        queries = [{"bbox": f"{west:.6f},{south:.6f},{east:.6f},{north:.6f}"}]
+        method, detail = "server-filter", "bbox=<territory's bounding box>"
+    else:
+        queries, method, detail = [{}], "local-cut", "every line"
+    path = new_file(folder, ".csv")
+    joined = CsvPages(path, cap, lines_url)
     try:
-        if code_column:
-            queries = [{f"{code_column}_in": ",".join(part)} for part in
-                       chunks(commune_codes(perimeter), DEFAULT_CODES_PER_REQUEST)]
-            method = "server-filter"
-            detail = f"{code_column}_in=<{len(perimeter.codes)} codes>"
-        elif geo:
-            west, south, east, north = perimeter.bounds
-            queries = [{"bbox": f"{west:.6f},{south:.6f},{east:.6f},{north:.6f}"}]
-            method, detail = "server-filter", "bbox=<territory's bounding box>"
-        else:
-            queries, method, detail = [{}], "local-cut", "every line"
         for query in queries:
-            params = {**query, "size": page_size}
-            url: str | None = full_url(lines_url, params)
+            url: str | None = full_url(lines_url, {**query, "size": page_size, "format": "csv"})
             seen: set[str] = set()
             while url:
                 if url in seen:
                     raise RemoteError(url, "paging loops back to a page already read")
                 seen.add(url)
-                payload = get_json(client, url, None, meter)
-                results = payload.get("results") if isinstance(payload, dict) else None
-                if not isinstance(results, list):
-                    raise RemoteError(url, "the answer has no 'results' list", 200)
-                spool.add(results)
-                following = payload.get("next")
-                url = urljoin(url, following) if isinstance(following, str) and following \
-                    and results else None
-        meter.rows += spool.rows
-        return staged_csv(folder, spool, method, detail)
-    finally:
-        spool.close()
+                body, headers = get_with_headers(client, url, meter, {"Accept": "text/csv"})
+                received = joined.add(body, url)
+                following = next_link(headers.get("link", ""))
+                url = urljoin(url, following) if following and received else None
+    except BaseException:
+        joined.close()
+        path.unlink(missing_ok=True)
+        raise
+    joined.close()
+    meter.rows += joined.rows
+    return Staged(path, joined.rows, joined.columns, method, detail)
 
 
 # -- Hub'Eau -------------------------------------------------------------------------------------
@@ -301,48 +305,20 @@ def wfs_features(
     """GetFeature with the territory's filter, ``count``/``startIndex`` paging, in GeoJSON;
     a long ``cql_filter`` goes in a POST body."""
     territorial = wfs_filter(perimeter, layer_crs, how, geometry_name)
+    long_filter = "cql_filter" in territorial and \
+        len(territorial["cql_filter"]) > WFS_POST_OVER
+
+    def fetch(params: dict[str, Any]) -> Any:
+        if long_filter:
+            return post_form_json(client, url, params, territorial, meter)
+        return get_json(client, url, {**params, **territorial}, meter)
+
     path = new_file(folder, ".geojson")
-    count, written, properties = 0, 0, {}
-    try:
-        with open(path, "w", encoding="utf-8") as out:
-            head = {"type": "FeatureCollection", "name": layer}
-            out.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "features": [\n')
-            start = 0
-            for _page in range(max_pages):
-                params = {"service": "WFS", "version": "2.0.0", "request": "GetFeature",
-                          "typeNames": layer, "outputFormat": "application/json",
-                          "srsName": srs_name, "count": page_size, "startIndex": start}
-                long_filter = "cql_filter" in territorial and \
-                    len(territorial["cql_filter"]) > WFS_POST_OVER
-                if long_filter:
-                    payload = post_form_json(client, url, params, territorial, meter)
-                else:
-                    payload = get_json(client, url, {**params, **territorial}, meter)
-                features = payload.get("features") if isinstance(payload, dict) else None
-                if not isinstance(features, list):
-                    raise RemoteError(full_url(url, params),
-                                      "the answer is not a GeoJSON FeatureCollection", 200)
-                for feature in features:
-                    if not isinstance(feature, dict):
-                        raise RemoteError(url, "a feature is not a JSON object", 200)
-                    for key in feature.get("properties") or {}:
-                        properties.setdefault(key, None)
-                    text = json.dumps(feature, ensure_ascii=False, separators=(",", ":"))
-                    written += len(text) + 2
-                    if written > cap:
-                        raise RemoteError(url, f"the layer is over the {cap} byte cap")
-                    out.write((",\n" if count else "") + text)
-                    count += 1
-                matched = payload.get("numberMatched")
-                start += len(features)
-                if len(features) < page_size or (isinstance(matched, int) and start >= matched):
-                    break
-            else:
-                raise RemoteError(url, f"more than {max_pages} pages; raise max_pages")
-            out.write("\n]}\n")
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+    pages = feature_pages(fetch, url, layer, srs_name=srs_name, page_size=page_size,
+                          max_pages=max_pages)
+    done = write_feature_collection(path, pages, url=url, cap=cap,
+                                    head={"type": "FeatureCollection", "name": layer})
+    count, properties = done.count, done.properties
     meter.rows += count
     key = next(iter(territorial))
     detail = ("cql_filter INTERSECTS(" + geometry_name + ", <territory>)" if key == "cql_filter"

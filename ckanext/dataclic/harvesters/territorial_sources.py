@@ -96,7 +96,11 @@ def _datafair(harvester: Any, content: dict[str, Any], config: dict[str, Any],
                             code_column=code_column, geo=geo,
                             page_size=min(config.get("page_size", 10000), 10000),
                             cap=_cap(config, client))
-    overrides = code_overrides(staged.columns, [code_column or ""]) if code_column else None
+    # A CSV page may head the code column with its original name rather than its key.
+    original = next((str(f.get("x-originalName") or "") for f in schema
+                     if f["key"] == code_column), "")
+    overrides = code_overrides(staged.columns, [code_column or "", original]) \
+        if code_column else None
     slug = str(content.get("slug") or ident)
     part = Part("file", slug, staged.path, CSV_OUTPUT, method=staged.method,
                 detail=staged.detail, overrides=overrides,

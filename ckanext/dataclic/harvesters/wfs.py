@@ -7,8 +7,6 @@ extraction profile; a second resource links to the live service.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +24,7 @@ from .profiles import profile_from_fields
 from .records import DatasetDraft, RemoteRecord
 from .storage import staging_dir
 from .web import declare_harvest_options
+from .wfs_paging import feature_pages, write_feature_collection
 
 DEFAULT_PAGE_SIZE = 1000
 
@@ -166,40 +165,6 @@ class WfsHarvester(DataclicHarvester):
         for layer in choose_layers(layers, config, url):
             yield RemoteRecord(layer["name"], content=layer, url=url)
 
-    def _features(
-        self, source_url: str, layer: str, config: dict[str, Any], client: RemoteClient
-    ) -> Iterator[list[dict[str, Any]]]:
-        size = config.get("page_size", DEFAULT_PAGE_SIZE)
-        cap = config.get("max_pages", client.limits.max_pages)
-        start = 0
-        seen: dict[str, int] = {}
-        for _page in range(cap):
-            params = {"service": "WFS", "version": "2.0.0", "request": "GetFeature",
-                      "typeNames": layer, "outputFormat": "application/json",
-                      "srsName": config.get("srs_name", "EPSG:4326"),
-                      "count": size, "startIndex": start}
-            payload = client.get_json(source_url, params)
-            features = payload.get("features") if isinstance(payload, dict) else None
-            if not isinstance(features, list):
-                raise RemoteError(full_url(source_url, params),
-                                  "the answer is not a GeoJSON FeatureCollection", 200)
-            digest = hashlib.sha256(json.dumps(features, sort_keys=True).encode()).hexdigest()
-            if features and digest in seen:
-                raise RemoteError(
-                    full_url(source_url, params),
-                    f"paging loops: the features at startIndex={start} are those already read "
-                    f"at startIndex={seen[digest]} (the server ignores startIndex); lower "
-                    "page_size under the server's limit or ask its producer",
-                    200,
-                )
-            seen[digest] = start
-            yield features
-            matched = payload.get("numberMatched")
-            start += len(features)
-            if len(features) < size or (isinstance(matched, int) and start >= matched):
-                return
-        raise RemoteError(source_url, f"more than {cap} pages; raise max_pages to read more")
-
     def build_dataset(
         self, content: dict[str, Any], config: dict[str, Any], source_url: str,
         client: RemoteClient,
@@ -210,25 +175,16 @@ class WfsHarvester(DataclicHarvester):
         handle, name = tempfile.mkstemp(dir=staging_dir(), suffix=".geojson")
         os.close(handle)
         path = Path(name)
-        count, written, properties = 0, 0, {}
+        pages = feature_pages(
+            lambda params: client.get_json(source_url, params), source_url, layer,
+            srs_name=config.get("srs_name", "EPSG:4326"),
+            page_size=config.get("page_size", DEFAULT_PAGE_SIZE),
+            max_pages=config.get("max_pages", client.limits.max_pages))
+        head = {"type": "FeatureCollection", "name": layer,
+                "crs": {"type": "name", "properties": {"name": crs}}}
+        done = write_feature_collection(path, pages, url=source_url, head=head, cap=cap)
+        count, properties = done.count, done.properties
         try:
-            with open(path, "w", encoding="utf-8") as out:
-                head = {"type": "FeatureCollection", "name": layer,
-                        "crs": {"type": "name", "properties": {"name": crs}}}
-                out.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "features": [\n')
-                for features in self._features(source_url, layer, config, client):
-                    for feature in features:
-                        if not isinstance(feature, dict):
-                            raise RemoteError(source_url, "a feature is not a JSON object", 200)
-                        for key in feature.get("properties") or {}:
-                            properties.setdefault(key, None)
-                        text = json.dumps(feature, ensure_ascii=False, separators=(",", ":"))
-                        written += len(text) + 2
-                        if written > cap:
-                            raise RemoteError(source_url, f"the layer is over the {cap} byte cap")
-                        out.write((",\n" if count else "") + text)
-                        count += 1
-                out.write("\n]}\n")
             size, digest = path.stat().st_size, _sha256(path)
         except BaseException:
             path.unlink(missing_ok=True)
