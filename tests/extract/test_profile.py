@@ -52,3 +52,41 @@ def test_round_trip_and_overrides(tmp_path, ref):
         ExtractionProfile.from_dict({"format": "csv", "bogus": 1})
     with pytest.raises(ExtractionError, match="not valid JSON"):
         ExtractionProfile.from_json("{nope")
+
+
+@pytest.mark.parametrize("mode", ["intersects", "clip"])
+def test_layer_mixing_polygon_and_multipolygon_is_geometric(tmp_path, ref, bordeaux, mode):
+    """OGR calls a GeoJSON mixing Polygon and MultiPolygon 'Unknown' (as it does a layer
+    without geometry); real layers (ZNIEFF…) mix them, and must still be cut."""
+    import json
+
+    import pyogrio
+    import shapely
+    from shapely.geometry import box, mapping
+
+    from ckanext.dataclic.extract import extract
+
+    x0, y0, x1, y1 = bordeaux.geometry.bounds
+    inside = box(*bordeaux.geometry.representative_point().buffer(0.005).bounds)
+    far = box(x1 + 0.5, y1 + 0.5, x1 + 0.6, y1 + 0.6)
+    multi = shapely.MultiPolygon([inside.buffer(-0.001), far])
+    features = [{"type": "Feature", "properties": {"id": i}, "geometry": mapping(g)}
+                for i, g in enumerate([inside, multi, far])]
+    source = tmp_path / "mixed.geojson"
+    source.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    assert pyogrio.read_info(source)["geometry_type"] == "Unknown"
+
+    profile = detect_profile(source, ref)
+    assert profile.geometry == "native"
+    out = tmp_path / f"out-{mode}.gpkg"
+    extract(source, bordeaux, out, mode=mode, output_format="gpkg")
+    got = pyogrio.read_dataframe(out)
+    perimeter = bordeaux.geometry
+    expected = sorted(i for i, f in enumerate(features)
+                      if shapely.geometry.shape(f["geometry"]).intersects(perimeter))
+    assert sorted(got["id"].tolist()) == expected == [0, 1]
+    if mode == "clip":
+        clipped = {r.id: r.geometry for r in got.itertuples()}
+        expected_area = shapely.geometry.shape(features[1]["geometry"]).intersection(
+            perimeter).area
+        assert clipped[1].area == pytest.approx(expected_area, rel=1e-6)

@@ -292,10 +292,7 @@ def _shape_routes(server: Any, features: list[dict[str, Any]]) -> None:
     server.routes["/wfs/ows"] = route
 
 
-@pytest.mark.parametrize("split", [False, pytest.param(True, marks=pytest.mark.xfail(
-    strict=True, reason="the engine finds no geometry in a GeoJSON mixing Polygon and "
-    "MultiPolygon (pyogrio reports its type 'Unknown'): local_cut's GeoPackage pass fails"))],
-    ids=["one-piece", "split-in-pieces"])
+@pytest.mark.parametrize("split", [False, True], ids=["one-piece", "split-in-pieces"])
 def test_wfs_cut_clip_cuts_features_at_the_perimeter_border(server, org, split):
     import shapely
     from shapely.geometry import shape

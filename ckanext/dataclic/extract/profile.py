@@ -467,6 +467,21 @@ def _sample(source: str, fmt: str, layer: str, columns: list[str] | None) -> Any
                               columns=columns)[1]
 
 
+def _has_geometries(source: str, layer: str) -> bool:
+    """Whether the first features of ``layer`` carry geometries: OGR reports a layer mixing
+    geometry types (Polygon and MultiPolygon, LineString and MultiLineString…) as "Unknown",
+    like a layer without any."""
+    import pyogrio
+
+    try:
+        meta, table = pyogrio.read_arrow(source, layer=layer, max_features=SAMPLE_FEATURES,
+                                         batch_size=SAMPLE_FEATURES, columns=[])
+    except Exception:
+        return False
+    name = meta.get("geometry_name") or "wkb_geometry"
+    return name in table.column_names and table.column(name).null_count < table.num_rows
+
+
 def _detect_ogr(path: Path, fmt: str, oracle: CodeOracle, layer: str | None) -> ExtractionProfile:
     import pyogrio
 
@@ -511,7 +526,9 @@ def _detect_ogr(path: Path, fmt: str, oracle: CodeOracle, layer: str | None) -> 
     code, cut = find_code_column(columns, samples, oracle)
     crs = info.get("crs")
     crs = normalise_crs(crs) if crs else "EPSG:4326"
-    has_geom = info.get("geometry_type") not in (None, "Unknown") or bool(info.get("geometry_name"))
+    has_geom = (info.get("geometry_type") not in (None, "Unknown")
+                or bool(info.get("geometry_name"))
+                or (info.get("geometry_type") == "Unknown" and _has_geometries(source, layer)))
     geo: dict[str, Any] = {"geometry": "native", "crs": crs} if has_geom else {}
     if not has_geom:
         geo = find_csv_geometry(columns, samples)
