@@ -476,7 +476,7 @@ def _has_geometries(source: str, layer: str) -> bool:
     try:
         meta, table = pyogrio.read_arrow(source, layer=layer, max_features=SAMPLE_FEATURES,
                                          batch_size=SAMPLE_FEATURES, columns=[])
-    except Exception:
+    except (RuntimeError, OSError, ValueError):  # pyogrio's errors are RuntimeErrors
         return False
     name = meta.get("geometry_name") or "wkb_geometry"
     return name in table.column_names and table.column(name).null_count < table.num_rows

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .remote import RemoteError, full_url
+from ckanext.dataclic.remote import RemoteError, full_url
 
 # GetFeature parameters without paging and filter: ``fetch`` gets these plus count/startIndex.
 Fetch = Callable[[dict[str, Any]], Any]
