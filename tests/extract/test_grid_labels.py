@@ -80,7 +80,7 @@ def test_clip_keeps_only_the_chosen_labels(indicators, ref, bordeaux, tmp_path):
         got = ds["NORTX35"].isel(horizon=0)
         # A cell kept in the clip holds the file's value at the same coordinates.
         y, x = float(got["y"][0]), float(got["x"][0])
-        row, col = int(round((y - gf.Y0) / gf.RES)), int(round((x - gf.X0) / gf.RES))
+        row, col = round((y - gf.Y0) / gf.RES), round((x - gf.X0) / gf.RES)
         finite = np.isfinite(got.values)
         assert finite.any() and not finite.all()  # masked outside the perimeter
         r, c = np.argwhere(finite)[0]

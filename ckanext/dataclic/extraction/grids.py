@@ -15,6 +15,7 @@ import ckan.plugins.toolkit as tk
 from ckanext.dataclic.extraction.settings import (
     GRID_FORMATS,
     GRID_FORMATS_BY_MODE,
+    N_,
     settings,
     translate,
 )
@@ -53,6 +54,16 @@ def invalid(field: str, message: str, **values: Any) -> tk.ValidationError:
     return _invalid(field, message, **values)
 
 
+LIST_OF_NAMES = N_("Give the variables as a list of names")
+LABELS_OBJECT = N_("Give the labels as a JSON object {{dimension: [labels]}}")
+NOT_A_NUMBER = N_("The threshold must be a number; got {value}")
+MODE_MISFIT = N_("The {value} mode does not fit this resource; possible modes: {accepted}")
+FORMAT_MISFIT = N_("The {value} format does not fit the {mode} mode; possible formats: "
+                   "{accepted}")
+THRESHOLD_MISFIT = N_("A threshold only applies to the stats mode")
+WIDE_MISFIT = N_("The wide layout only applies to the stats mode in CSV")
+
+
 def _names(value: Any) -> list[str]:
     if value is None or value == "":
         return []
@@ -60,7 +71,7 @@ def _names(value: Any) -> list[str]:
         return [v.strip() for v in value.split(",") if v.strip()]
     if isinstance(value, (list, tuple)):
         return [str(v).strip() for v in value if str(v).strip()]
-    raise invalid("variables", "Give the variables as a list of names")
+    raise invalid("variables", LIST_OF_NAMES)
 
 
 def _labels(value: Any) -> dict[str, list[str]]:
@@ -70,17 +81,15 @@ def _labels(value: Any) -> dict[str, list[str]]:
         try:
             value = json.loads(value)
         except ValueError:
-            raise invalid("labels", "Give the labels as a JSON object "
-                          "{{dimension: [labels]}}") from None
+            raise invalid("labels", LABELS_OBJECT) from None
     if not isinstance(value, dict):
-        raise invalid("labels", "Give the labels as a JSON object {{dimension: [labels]}}")
+        raise invalid("labels", LABELS_OBJECT)
     out: dict[str, list[str]] = {}
     for dim, labels in value.items():
         if isinstance(labels, str):
             labels = [labels]
         if not isinstance(labels, (list, tuple)):
-            raise invalid("labels", "Give the labels as a JSON object "
-                          "{{dimension: [labels]}}")
+            raise invalid("labels", LABELS_OBJECT)
         out[str(dim)] = [str(v) for v in labels]
     return out
 
@@ -88,16 +97,14 @@ def _labels(value: Any) -> dict[str, list[str]]:
 def _threshold(value: Any) -> float | None:
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
-        raise invalid("threshold", "The threshold must be a number; got {value}", value=value)
+    if isinstance(value, (bool, dict, list)):
+        raise invalid("threshold", NOT_A_NUMBER, value=json.dumps(value))
     try:
         number = float(str(value).strip().replace(",", "."))
     except ValueError:
-        raise invalid("threshold", "The threshold must be a number; got {value}",
-                      value=str(value)) from None
+        raise invalid("threshold", NOT_A_NUMBER, value=str(value)) from None
     if not math.isfinite(number):
-        raise invalid("threshold", "The threshold must be a number; got {value}",
-                      value=str(value))
+        raise invalid("threshold", NOT_A_NUMBER, value=str(value))
     return number
 
 
@@ -110,21 +117,22 @@ def options(profile: dict[str, Any], mode: str, fmt: str, *, variables: Any = No
     from ckanext.dataclic.extract.grid.selection import label_selection
 
     if mode not in GRID_MODES:
-        raise invalid("mode", "The {value} mode does not fit this resource; possible "
-                      "modes: {accepted}", value=mode, accepted=", ".join(GRID_MODES))
+        raise invalid("mode", MODE_MISFIT, value=mode, accepted=", ".join(GRID_MODES))
     if fmt not in GRID_FORMATS_BY_MODE[mode]:
-        raise invalid("format", "The {value} format does not fit the {mode} mode; possible "
-                      "formats: {accepted}", value=fmt, mode=mode,
+        raise invalid("format", FORMAT_MISFIT, value=fmt, mode=mode,
                       accepted=", ".join(GRID_FORMATS_BY_MODE[mode]))
     grid = GridProfile.from_dict(profile)
     names = _names(variables)
     chosen_labels = _labels(labels)
     number = _threshold(threshold)
     if number is not None and mode != "stats":
-        raise invalid("threshold", "A threshold only applies to the stats mode")
-    wide = tk.asbool(wide) if wide not in (None, "") else False
+        raise invalid("threshold", THRESHOLD_MISFIT)
+    try:
+        wide = tk.asbool(wide) if wide not in (None, "") else False
+    except ValueError:
+        wide = True  # not a boolean: refused below unless it fits
     if wide and not (mode == "stats" and fmt == "csv"):
-        raise invalid("wide", "The wide layout only applies to the stats mode in CSV")
+        raise invalid("wide", WIDE_MISFIT)
     try:
         chosen = apply_variable_choice(grid, names) if names else grid
     except ExtractionError as error:

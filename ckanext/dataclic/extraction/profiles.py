@@ -11,6 +11,7 @@ import ckan.plugins.toolkit as tk
 from ckanext.dataclic.extraction import grids
 from ckanext.dataclic.extraction.records import iso
 from ckanext.dataclic.extraction.settings import (
+    N_,
     TABULAR_FORMATS,
     VECTOR_FORMATS,
     SourceError,
@@ -203,7 +204,7 @@ def usable_profile(resource: dict[str, Any]) -> dict[str, Any]:
             raise _invalid("resource_id", "The profile of this resource is still being "
                            "detected; try again in a moment")
     if record["status"] != "detected" or not record.get("profile"):
-        raise _invalid("resource_id", "This resource cannot be extracted: {reason}",
+        raise _invalid("resource_id", N_("This resource cannot be extracted: {reason}"),
                        reason=stored_message(record.get("message") or "no usable profile",
                                              record.get("message_detail")))
     return record

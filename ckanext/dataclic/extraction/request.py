@@ -23,6 +23,7 @@ from ckanext.dataclic.extraction.runner import enqueue, run
 from ckanext.dataclic.extraction.settings import (
     FORMATS,
     MODES,
+    N_,
     RESULT_REMOVED,
     settings,
     translate,
@@ -129,11 +130,11 @@ def request_extraction(req: ExtractionRequest, *, inline: bool | None = None
                                 labels=req.labels, threshold=req.threshold, wide=req.wide)
     elif req.grid_options_given():
         name = req.grid_options_given()[0]
-        raise _invalid(name, "The {value} option only applies to gridded resources "
-                       "(NetCDF, GeoTIFF, DRIAS text)", value=name)
+        raise _invalid(name, N_("The {value} option only applies to gridded resources "
+                                "(NetCDF, GeoTIFF, DRIAS text)"), value=name)
     if options is None and fmt in ("netcdf", "geotiff"):
-        raise _invalid("format", "The {value} format is for gridded resources; possible "
-                       "formats: {accepted}", value=fmt,
+        raise _invalid("format", N_("The {value} format is for gridded resources; "
+                                    "possible formats: {accepted}"), value=fmt,
                        accepted=", ".join(allowed_formats(profile)))
     if options is None and fmt not in allowed_formats(profile):
         raise _invalid("format", "The {value} format needs geometry, which this resource "

@@ -110,7 +110,8 @@ def grid_format(path: Path) -> str | None:
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return "geotiff"
     text = head.decode("latin-1").lower()
-    if suffix in (".txt", ".csv") and any(
+    # CKAN keeps uploads without a suffix, and fetched copies as ".data".
+    if suffix in (".txt", ".csv", ".data", "") and any(
             line.strip().replace(" ", "").startswith(TEXT_HEADER) for line in text.splitlines()):
         return "drias-text"
     return None
