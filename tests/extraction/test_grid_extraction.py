@@ -192,3 +192,32 @@ def test_a_file_without_usable_crs_gets_a_translated_error(app, org, tmp_path):
     [message] = refused["error"]["resource_id"]
     assert message.startswith("Cette ressource ne peut pas être extraite") and \
         "Pas de SCR utilisable" in message
+
+
+def test_a_drias_text_export_is_a_grid_and_a_worker_failure_is_told_in_french(
+        app, org, tmp_path, queued_only):
+    """A DRIAS text export uploaded (CKAN keeps it without a suffix) is profiled as a grid;
+    an extraction the engine refuses in the worker (a perimeter off the grid) fails with
+    its reason in the reader's language, and leaves no file."""
+    dataset = factories.Dataset(owner_org=org["id"])
+    path = gf.drias_text(tmp_path / "indicateurs.txt")
+    resource = factories.Resource(package_id=dataset["id"], name="indicateurs.txt",
+                                  upload=upload(path.read_bytes(), "indicateurs.txt"))
+    run_jobs()
+    shown = call(app, "dataclic_profile_show", resource_id=resource["id"])["result"]
+    assert shown["grid"] is True and shown["profile"]["format"] == "drias-text"
+    assert shown["profile"]["dimensions"] == {"contexte": ["RCP8.5"],
+                                              "periode": ["REF", "H1", "H2"]}
+    record = call(app, "dataclic_extract", resource_id=resource["id"],
+                  perimeter="departement:974", labels={"periode": ["H2"]})["result"]
+    run_jobs()
+    french = call(app, "dataclic_extract_show", lang="/fr", id=record["id"])["result"]
+    assert french["status"] == "failed"
+    assert french["error"].startswith("La grille de ") and "ne couvre pas La Réunion" in \
+        french["error"]
+    english = call(app, "dataclic_extract_show", id=record["id"])["result"]
+    assert english["error"].startswith("The grid of ") and \
+        "does not cover La Réunion" in english["error"]
+    from ckanext.dataclic.extraction.settings import settings
+
+    assert not [p for p in (settings().storage / "results").rglob("*") if p.is_file()]

@@ -136,11 +136,11 @@ def run(extraction_id: str) -> dict[str, Any] | None:
             ref = referential()
             perimeter = ref.resolve(record["perimeter"])
             path = source_file(resource, owner=extraction_id)
-            beat.total = path.stat().st_size
-            if grids.is_grid(stored["profile"]):
+            if grids.is_grid(stored["profile"]):  # progress in layers, told by the engine
                 report = grids.run(path, perimeter, output, ref, record, stored["profile"],
                                    beat.progress)
             else:
+                beat.total = path.stat().st_size
                 result = extract(path, perimeter, output, referential=ref,
                                  mode=record["mode"], output_format=record["format"],
                                  profile=engine_profile(stored["profile"]),
