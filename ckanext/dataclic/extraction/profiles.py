@@ -83,8 +83,9 @@ def detect(resource: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
     status, message, found, detail = "detected", None, None, None
     try:
         path = source_file(resource)
-        if grids.is_grid_path(path):
-            found = grids.detect(path)
+        if grids.is_grid_path(path):  # an editor's corrections are kept
+            found = grids.detect(path, ((current or {}).get("profile") or {}).get("overrides")
+                                 if (current or {}).get("corrected") else None)
         else:
             found = detect_profile(path, referential()).to_dict()
         if not allowed_modes(found):
