@@ -255,3 +255,36 @@ def test_a_drias_text_export_is_a_grid_and_a_worker_failure_is_told_in_french(
     from ckanext.dataclic.extraction.settings import settings
 
     assert not [p for p in (settings().storage / "results").rglob("*") if p.is_file()]
+
+
+def test_ckan_command_takes_the_grid_options(app, indicators):
+    """``ckan dataclic extract`` (its click command, run in this app's configuration)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from ckanext.dataclic.extraction.commands import extract
+
+    runner = CliRunner()
+    result = runner.invoke(extract, [
+        indicators["id"], "-t", "commune:33063", "--mode", "stats", "--variables", "NORTR",
+        "--labels", "horizon=H1,H3", "--threshold", "30", "--wide"])
+    assert result.exit_code == 0, result.output
+    view = json.loads(result.stdout[:result.stdout.rindex("}") + 1])
+    assert view["status"] == "done"
+    assert view["options"] == {"variables": ["NORTR"], "labels": {"horizon": ["H1", "H3"]},
+                               "threshold": 30.0, "wide": True}
+    with open(_result_path(view["id"]), encoding="utf-8") as fh:
+        header = fh.readline().strip().split(";")
+    assert header[:3] == ["level", "code", "name"]
+    assert "NORTR_H1_share_above" in header and "NORTR_H3_mean" in header
+    assert not any("_REF_" in h or "_H2_" in h for h in header)
+    bad = runner.invoke(extract, [indicators["id"], "-t", "commune:33063", "--labels",
+                                  "horizon"])
+    assert bad.exit_code != 0 and "--labels takes DIMENSION=LABEL" in bad.output
+
+
+def _result_path(extraction_id):
+    from ckanext.dataclic.model import extraction as store
+
+    return store.get_extraction(extraction_id)["path"]
