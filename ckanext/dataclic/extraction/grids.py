@@ -16,6 +16,7 @@ from ckanext.dataclic.extraction.settings import (
     GRID_FORMATS,
     GRID_FORMATS_BY_MODE,
     N_,
+    invalid,
     settings,
     translate,
 )
@@ -80,12 +81,6 @@ def corrected(path: Path, before: dict[str, Any] | None,
 def formats_by_mode(profile: dict[str, Any]) -> dict[str, list[str]]:
     return {mode: list(formats) for mode, formats in GRID_FORMATS_BY_MODE.items()} \
         if is_grid(profile) else {}
-
-
-def invalid(field: str, message: str, **values: Any) -> tk.ValidationError:
-    from ckanext.dataclic.extraction.profiles import _invalid
-
-    return _invalid(field, message, **values)
 
 
 LIST_OF_NAMES = N_("Give the variables as a list of names")
