@@ -158,10 +158,10 @@ def test_clip_to_netcdf_and_geotiff_masked_outside(app, indicators, queued_only,
     ({"format": "netcdf"}, "format",
      "Le format netcdf ne convient pas au mode stats ; formats possibles : csv, geojson, gpkg"),
     ({"wide": "peut-être"}, "wide", "L'option wide doit valoir vrai ou faux ; reçu peut-être"),
-    ({"format": "xlsx"}, "format", "Format xlsx inconnu ; choisissez parmi csv, geojson, "
-                                   "gpkg, shp, parquet, netcdf, geotiff"),
-    ({"mode": "filter"}, "mode", "Le mode filter ne convient pas à cette ressource ; modes "
-                                 "possibles : stats, clip"),
+    ({"format": "xlsx"}, "format", ("Format xlsx inconnu ; choisissez parmi csv, geojson, "
+                                   "gpkg, shp, parquet, netcdf, geotiff")),
+    ({"mode": "filter"}, "mode", ("Le mode filter ne convient pas à cette ressource ; modes "
+                                 "possibles : stats, clip")),
     ({"format": "geojson", "wide": True}, "wide",
      "La disposition large ne s'applique qu'au mode statistiques en CSV"),
 ])
