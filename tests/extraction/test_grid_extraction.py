@@ -292,3 +292,34 @@ def _result_path(extraction_id):
     from ckanext.dataclic.model import extraction as store
 
     return store.get_extraction(extraction_id)["path"]
+
+
+def test_a_geotiff_resource_gives_stats_for_the_chosen_band(app, org, tmp_path):
+    from ckanext.dataclic.model import active_referential
+
+    path, grid = gf.north_up_geotiff(tmp_path / "lambert93.tif")
+    dataset = factories.Dataset(owner_org=org["id"])
+    resource = factories.Resource(package_id=dataset["id"], name="lambert93.tif",
+                                  upload=upload(path.read_bytes(), "lambert93.tif"))
+    run_jobs()
+    shown = call(app, "dataclic_profile_show", resource_id=resource["id"])["result"]
+    assert shown["grid"] is True and shown["profile"]["format"] == "geotiff"
+    assert shown["profile"]["crs"] == "EPSG:2154"
+    assert shown["profile"]["dimensions"] == {"band": ["scenario_1", "scenario_2"]}
+    assert shown["profile"]["variables"][0]["name"] == "lambert93"  # the resource's name
+    record = call(app, "dataclic_extract", resource_id=resource["id"],
+                  perimeter="commune:33063", labels={"band": ["scenario_2"]},
+                  wide=True)["result"]
+    assert record["status"] == "done", record
+    response = download(app, record)
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True)), delimiter=";"))
+    [commune] = [r for r in rows if r["code"] == "33063"]
+    assert not any("scenario_1" in k for k in commune)
+    ref = active_referential.get()
+    want = gf.expected_stats(ref.commune_geometry("33063"), "EPSG:2154", grid["x_min"],
+                             grid["y_max"], grid["res"],
+                             grid["arrays"][1].astype(np.float64))
+    variable = shown["profile"]["variables"][0]["name"]
+    for stat in ("mean", "min", "max", "coverage"):
+        assert math.isclose(float(commune[f"{variable}_scenario_2_{stat}"]), want[stat],
+                            rel_tol=1e-6, abs_tol=1e-9), stat
