@@ -323,3 +323,14 @@ def test_a_geotiff_resource_gives_stats_for_the_chosen_band(app, org, tmp_path):
     for stat in ("mean", "min", "max", "coverage"):
         assert math.isclose(float(commune[f"{variable}_scenario_2_{stat}"]), want[stat],
                             rel_tol=1e-6, abs_tol=1e-9), stat
+
+
+def test_the_input_size_limit_applies_to_grids(app, indicators, ckan_config, monkeypatch):
+    monkeypatch.setitem(ckan_config, "ckanext.dataclic.extract.max_input_bytes", "1000")
+    monkeypatch.setitem(ckan_config, "ckanext.dataclic.extract.anonymous_max_input_bytes",
+                        "1000")
+    body = call(app, "dataclic_extract", status=409, lang="/fr",
+                resource_id=indicators["id"], perimeter=BORDEAUX)
+    [message] = body["error"]["resource_id"]
+    assert message.startswith("Ce fichier est trop volumineux pour être extrait ici (")
+    assert message.endswith("octets, limite 1000)")
