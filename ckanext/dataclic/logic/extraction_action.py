@@ -60,7 +60,9 @@ def dataclic_profile_show(context: dict[str, Any], data_dict: dict[str, Any]) ->
 
     :param resource_id: the resource
     :returns: ``{resource_id, status: pending|detected|none|error, profile, message, modes,
-        formats, geometric, corrected, updated}``
+        formats, formats_by_mode, geometric, grid, corrected, updated}``; for a gridded
+        resource (NetCDF, GeoTIFF, DRIAS text) ``grid`` is true and ``profile`` is the
+        grid's (``kind: grid``, variables, dimensions with their labels, CRS, grid)
     """
     from ckanext.dataclic.extraction import service
     from ckanext.dataclic.model import extraction as store
@@ -87,6 +89,8 @@ def dataclic_profile_update(context: dict[str, Any], data_dict: dict[str, Any]) 
     tk.check_access("dataclic_profile_update", context, data)
     resource = _resource(context, data["resource_id"])
     current = store.get_profile(resource["id"])
+    if _grid_resource(resource, current):
+        return _correct_grid(resource, current, data["profile"])
     before = dict((current or {}).get("profile") or {})
     coverage = before.pop("coverage", None)
     merged = dict(before)
@@ -128,6 +132,34 @@ def dataclic_profile_update(context: dict[str, Any], data_dict: dict[str, Any]) 
     return service.profile_view(resource["id"], store.get_profile(resource["id"]))
 
 
+def _grid_resource(resource: dict[str, Any], current: dict[str, Any] | None) -> bool:
+    """A gridded resource: its profile is a grid's, or its local file is a grid (e.g. a
+    NetCDF whose CRS could not be detected)."""
+    from ckanext.dataclic.extraction import grids, service
+
+    if grids.is_grid((current or {}).get("profile")):
+        return True
+    path = service.local_source(resource)
+    return path is not None and grids.is_grid_path(path)
+
+
+def _correct_grid(resource: dict[str, Any], current: dict[str, Any] | None,
+                  changes: dict[str, Any]) -> dict[str, Any]:
+    """Detect a grid's profile again with the editor's CRS / axes corrections."""
+    from ckanext.dataclic.extraction import grids, service
+    from ckanext.dataclic.model import extraction as store
+
+    try:
+        path = service.source_file(resource)
+    except service.SourceError as error:
+        raise tk.ValidationError({"profile": [tk._(str(error))]}) from error
+    found = grids.corrected(path, (current or {}).get("profile"), changes,
+                            grids.resource_name(resource))
+    store.save_profile(resource["id"], status="detected", profile=found, message=None,
+                       content_version=service.content_version(resource), corrected=True)
+    return service.profile_view(resource["id"], store.get_profile(resource["id"]))
+
+
 @tk.side_effect_free
 def dataclic_extract_preview(context: dict[str, Any], data_dict: dict[str, Any]) -> dict:
     """What an extraction would give, told without running it.
@@ -165,10 +197,20 @@ def dataclic_extract(context: dict[str, Any], data_dict: dict[str, Any]) -> dict
 
     :param resource_id: the resource
     :param perimeter: ``kind:code`` (``epci:243300316``…)
-    :param mode: ``filter``, ``intersects`` or ``clip`` (default: from the profile)
-    :param format: ``csv`` (default), ``geojson``, ``gpkg``, ``shp`` or ``parquet``
+    :param mode: ``filter``, ``intersects`` or ``clip``; for gridded resources ``stats``
+        or ``clip`` (default: from the profile)
+    :param format: ``csv`` (default), ``geojson``, ``gpkg``, ``shp`` or ``parquet``; for
+        gridded resources ``csv``, ``geojson``, ``gpkg`` (stats), ``netcdf``, ``geotiff``
+        (clip)
     :param out_crs: output CRS (default ``EPSG:4326``)
     :param enrich: add commune, EPCI, département and région columns
+    :param variables: gridded resources: variables to use (a list, or comma-separated);
+        default all
+    :param labels: gridded resources: ``{dimension: [labels]}`` to keep (a JSON object);
+        default every label
+    :param threshold: gridded resources, ``stats`` mode: also the share of the area
+        above / below this number
+    :param wide: gridded resources, ``stats`` mode in CSV: one row per commune
     :returns: an extraction record; ``done`` at once for small uploaded files (or an
         identical cached extraction), else ``queued``. Identical concurrent requests share
         one record.
@@ -184,7 +226,9 @@ def dataclic_extract(context: dict[str, Any], data_dict: dict[str, Any]) -> dict
         resource=resource, perimeter=data["perimeter"], format=data["format"],
         mode=data.get("mode") or None, out_crs=data.get("out_crs") or None,
         enrich=data["enrich"], user_id=getattr(user, "id", None), client=_client(),
-        anonymous=user is None)
+        anonymous=user is None, variables=data_dict.get("variables"),
+        labels=data_dict.get("labels"), threshold=data_dict.get("threshold"),
+        wide=data_dict.get("wide"))
     try:
         record, cached = service.request_extraction(request)
     except service.SourceError as error:
