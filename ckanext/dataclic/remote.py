@@ -25,6 +25,8 @@ from xml.etree import ElementTree
 
 import requests
 
+from ckanext.dataclic.extract.errors import N_, message_detail, render_detail
+
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
@@ -36,13 +38,24 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
 class RemoteError(Exception):
-    """A remote call that failed; carries the URL and HTTP status for the object error."""
+    """A remote call that failed; carries the URL and HTTP status for the object error.
 
-    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+    ``reason`` is English; given with ``values``, it is a template (marked with ``N_``) that
+    :meth:`detail` hands to a caller which shows it in another language
+    (``ckanext.dataclic.extract.errors.render_detail``).
+    """
+
+    def __init__(self, url: str, reason: str, status: int | None = None, /,
+                 **values: Any) -> None:
         self.url = url
         self.status = status
-        self.reason = reason
+        self._reason = message_detail(reason, values)
+        self.reason = render_detail(self._reason)
         super().__init__(self.describe())
+
+    def detail(self) -> dict[str, Any]:
+        """The reason (without the URL) as a template and its values."""
+        return dict(self._reason)
 
     def describe(self) -> str:
         status = f"HTTP {self.status}" if self.status is not None else "no HTTP status"
@@ -68,30 +81,34 @@ class RemoteLimits:
 
 @dataclass
 class HostPolicy:
-    """Which hosts may be called. Non-public addresses need an explicit allowlist entry."""
+    """Which hosts may be called. Non-public addresses need an explicit allowlist entry
+    (``option``: the setting that holds it, named in the refusal)."""
 
     allowed_hosts: frozenset[str] = field(default_factory=frozenset)
+    option: str = "ckanext.dataclic.harvest.allowed_hosts"
 
     def check(self, url: str) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
-            raise RemoteError(url, f"only http and https URLs are allowed, not {parts.scheme!r}")
+            raise RemoteError(url, N_("only http and https URLs are allowed, not {scheme}"),
+                              scheme=repr(parts.scheme))
         host = (parts.hostname or "").lower()
         if not host:
-            raise RemoteError(url, "the URL has no host")
+            raise RemoteError(url, N_("the URL has no host"))
         if host in self.allowed_hosts:
             return
         try:
             infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
         except (socket.gaierror, UnicodeError) as exc:
-            raise RemoteError(url, f"the host {host!r} cannot be resolved ({exc})") from exc
+            raise RemoteError(url, N_("the host {host} cannot be resolved ({reason})"),
+                              host=repr(host), reason=exc) from exc
         for info in infos:
             address = ipaddress.ip_address(info[4][0].split("%")[0])
             if not address.is_global:
                 raise RemoteError(
-                    url,
-                    f"the host {host!r} resolves to a non-public address ({address}); "
-                    "add it to ckanext.dataclic.harvest.allowed_hosts to allow it",
+                    url, N_("the host {host} resolves to a non-public address ({address}); "
+                            "add it to {option} to allow it"),
+                    host=repr(host), address=address, option=self.option,
                 )
 
 
@@ -218,10 +235,12 @@ class RemoteClient:
                     timeout=(limits.connect_timeout, limits.read_timeout),
                 )
             except requests.Timeout as exc:
-                error = RemoteError(current, f"timed out after {limits.read_timeout:g} s ({exc})")
+                error = RemoteError(current, N_("timed out after {seconds} s ({reason})"),
+                                    seconds=f"{limits.read_timeout:g}", reason=exc)
                 wait = None
             except requests.RequestException as exc:
-                error = RemoteError(current, f"connection failed ({type(exc).__name__})")
+                error = RemoteError(current, N_("connection failed ({reason})"),
+                                    reason=type(exc).__name__)
                 wait = None
             else:
                 status = response.status_code
@@ -229,37 +248,40 @@ class RemoteClient:
                     response.close()
                     redirects += 1
                     if redirects > MAX_REDIRECTS:
-                        raise RemoteError(current, "too many redirects", status)
+                        raise RemoteError(current, N_("too many redirects"), status)
                     target = urljoin(current, response.headers["location"])
                     try:
                         self.policy.check(target)
                     except RemoteError as exc:
                         raise RemoteError(
-                            current, f"redirected to {target}, which is refused: {exc.reason}",
-                            status,
+                            current, N_("redirected to {target}, which is refused: {reason}"),
+                            status, target=target, reason=exc,
                         ) from None
                     current = target
                     continue
                 if status < 400:
                     return response
-                reason = f"the server answered {status} {response.reason or 'error'}"
                 words = server_words(self._error_body(response))
+                answered = {"status": status, "reason": response.reason or "error"}
                 if words:
-                    reason += f": {words}"
+                    error = RemoteError(current, N_("the server answered {status} {reason}: "
+                                                    "{words}"), status, words=words, **answered)
+                else:
+                    error = RemoteError(current, N_("the server answered {status} {reason}"),
+                                        status, **answered)
                 if status not in RETRY_STATUSES:
-                    raise RemoteError(current, reason, status)
-                error = RemoteError(current, reason, status)
+                    raise error
                 wait = _retry_after_seconds(response.headers.get("retry-after"))
                 if wait is not None and wait > limits.max_wait:
                     raise RemoteError(
                         current,
-                        f"the server asked to retry after {wait:.0f} s, "
-                        f"more than the {limits.max_wait:g} s allowed",
-                        status,
+                        N_("the server asked to retry after {wait} s, more than the "
+                           "{allowed} s allowed"),
+                        status, wait=f"{wait:.0f}", allowed=f"{limits.max_wait:g}",
                     )
             if attempt >= limits.max_retries:
-                error.reason += f" (gave up after {attempt + 1} attempts)"
-                raise error
+                raise RemoteError(error.url, N_("{reason} (gave up after {attempts} attempts)"),
+                                  error.status, reason=error, attempts=attempt + 1)
             if wait is None:
                 wait = min(limits.max_wait, limits.backoff * (2**attempt))
             attempt += 1
@@ -285,8 +307,8 @@ class RemoteClient:
         if declared and declared.isdigit() and int(declared) > max_bytes:
             response.close()
             raise RemoteError(
-                url, f"the document is {int(declared)} bytes, over the {max_bytes} byte cap",
-                response.status_code,
+                url, N_("the document is {size} bytes, over the {cap} byte cap"),
+                response.status_code, size=int(declared), cap=max_bytes,
             )
         started = time.monotonic()
         size = 0
@@ -295,18 +317,19 @@ class RemoteClient:
                 size += len(chunk)
                 if size > max_bytes:
                     raise RemoteError(
-                        url, f"the document is over the {max_bytes} byte cap",
-                        response.status_code,
+                        url, N_("the document is over the {cap} byte cap"),
+                        response.status_code, cap=max_bytes,
                     )
                 if time.monotonic() - started > self.limits.deadline:
                     raise RemoteError(
-                        url, f"the download took over {self.limits.deadline:g} s",
-                        response.status_code,
+                        url, N_("the download took over {seconds} s"),
+                        response.status_code, seconds=f"{self.limits.deadline:g}",
                     )
                 yield chunk
         except requests.RequestException as exc:
             raise RemoteError(
-                url, f"the transfer failed ({type(exc).__name__})", response.status_code
+                url, N_("the transfer failed ({reason})"), response.status_code,
+                reason=type(exc).__name__,
             ) from exc
         finally:
             response.close()

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
-from .errors import ExtractionError
+from .errors import N_, ExtractionError
 from .sniff import EXTENSIONS, zip_members
 
 # Extensions of the data files looked for inside an archive (a Shapefile is read in place).
@@ -47,12 +47,13 @@ def data_member(path: Path) -> str | None:
     if not data:
         data = [n for n in visible if PurePosixPath(n).suffix.lower() == ".json"]
     if not data:
-        raise ExtractionError(f"{path.name} holds no shapefile and no data file "
-                              f"(CSV, GeoJSON, GeoPackage, FlatGeobuf, Parquet)")
+        raise ExtractionError(N_("{name} holds no shapefile and no data file "
+                                 "(CSV, GeoJSON, GeoPackage, FlatGeobuf, Parquet)"),
+                              name=path.name)
     if len(data) > 1:
         shown = ", ".join(sorted(data)[:5]) + (", …" if len(data) > 5 else "")
-        raise ExtractionError(f"{path.name} holds several data files ({shown}); "
-                              "unzip it and choose one")
+        raise ExtractionError(N_("{name} holds several data files ({files}); "
+                                 "unzip it and choose one"), name=path.name, files=shown)
     return data[0]
 
 
@@ -73,10 +74,11 @@ def data_file(path: Path) -> Iterator[tuple[Path, str | None]]:
             with zipfile.ZipFile(path) as zf, zf.open(member) as src, target.open("wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
-            raise ExtractionError(f"{path.name}: cannot unpack {member} ({exc})") from exc
+            raise ExtractionError(N_("{name}: cannot unpack {member} ({reason})"),
+                                  name=path.name, member=member, reason=exc) from exc
         except OSError as exc:
-            raise ExtractionError(
-                f"{path.name}: cannot unpack {member} ({exc.strerror or exc})") from exc
+            raise ExtractionError(N_("{name}: cannot unpack {member} ({reason})"), name=path.name,
+                                  member=member, reason=exc.strerror or exc) from exc
         yield target, member
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -90,7 +90,7 @@ def _referential() -> Any:
 def _resolve(perimeter: str, use_cache: bool) -> tuple[Any, Any]:
     """(referential, perimeter), from the perimeter cache when possible."""
     from . import perimeter_cache
-    from .errors import ExtractionError
+    from .errors import N_, ExtractionError
 
     if use_cache:
         hit = perimeter_cache.load(perimeter.strip())
@@ -100,7 +100,7 @@ def _resolve(perimeter: str, use_cache: bool) -> tuple[Any, Any]:
     try:
         target = ref.resolve(perimeter.strip())
     except ValueError as exc:
-        raise ExtractionError(str(exc)) from exc
+        raise ExtractionError(N_("Invalid perimeter: {reason}"), reason=exc) from exc
     if use_cache:
         perimeter_cache.store(ref, target, alias=perimeter.strip())
     return ref, target
@@ -184,23 +184,25 @@ def _extract_grid(input_path: Path, perimeter: str, output: Path, mode: str | No
                   output_format: str | None, out_delimiter: str, report_path: Path | None,
                   profile_path: Path | None, no_cache: bool, **kw: Any) -> None:
     _unhide_pandas()
-    from .errors import ExtractionError
+    from .errors import N_, ExtractionError
     from .grid.engine import extract_grid
     from .grid.profile import GridProfile, is_grid_file
 
     bar = _ProgressBar()
     with _reporting_errors(bar):
         if not is_grid_file(input_path):
-            raise ExtractionError(f"The stats mode needs a grid (NetCDF, GeoTIFF or DRIAS "
-                                  f"text); {input_path.name} is not one")
+            raise ExtractionError(N_("The stats mode needs a grid (NetCDF, GeoTIFF or DRIAS "
+                                     "text); {name} is not one"), name=input_path.name)
         if mode not in (None, "stats", "clip"):
-            raise ExtractionError(f"{input_path.name} is a grid: --mode is stats or clip")
+            raise ExtractionError(N_("{name} is a grid: --mode is stats or clip"),
+                                  name=input_path.name)
         profile = None
         if profile_path is not None:
             try:
                 profile = GridProfile.from_dict(json.loads(profile_path.read_text("utf-8")))
             except (OSError, ValueError, KeyError) as exc:
-                raise ExtractionError(f"Cannot read the grid profile: {exc}") from exc
+                raise ExtractionError(N_("Cannot read the grid profile: {reason}"),
+                                      reason=exc) from exc
         ref, target = _resolve(perimeter, not no_cache)
         result = extract_grid(input_path, target, output, referential=ref,
                               mode=mode or "stats", output_format=output_format,
@@ -268,7 +270,7 @@ def extract(input_path: Path, perimeter: str, output: Path, mode: str | None,
                       report_path, profile_path, no_cache, **kw)
         return
     from .engine import extract as run_extract
-    from .errors import ExtractionError
+    from .errors import N_, ExtractionError
     from .profile import ExtractionProfile
 
     bar = _ProgressBar()
@@ -279,7 +281,8 @@ def extract(input_path: Path, perimeter: str, output: Path, mode: str | None,
             try:
                 profile = ExtractionProfile.from_json(profile_path.read_text(encoding="utf-8"))
             except OSError as exc:
-                raise ExtractionError(f"Cannot read the profile: {exc.strerror}") from exc
+                raise ExtractionError(N_("Cannot read the profile: {reason}"),
+                                      reason=exc.strerror) from exc
         overrides = _overrides(**kw)
         result = run_extract(input_path, target, output, referential=ref, mode=mode,
                              output_format=output_format, profile=profile,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .codes import CodeClassifier, count_unknown, key_code, keys_from_bytes
-from .errors import ExtractionError
+from .errors import N_, ExtractionError
 from .report import ExtractionReport
 
 if TYPE_CHECKING:
@@ -55,8 +55,8 @@ def _record_chunks(path: Path, offset: int,
             cut = data.rfind(b"\n")
             if cut < 0:
                 if size > MAX_RECORD_BYTES:
-                    raise ExtractionError(
-                        f"{path.name}: a line longer than {MAX_RECORD_BYTES >> 20} MiB")
+                    raise ExtractionError(N_("{name}: a line longer than {size} MiB"),
+                                          name=path.name, size=MAX_RECORD_BYTES >> 20)
                 size *= 2
                 continue
             yield pos, data, cut + 1, False
@@ -228,9 +228,8 @@ def _scanned(path: Path, offset: int, chunk: int, scan: Callable[[bytes, int], A
                 end = len(data)
                 if end > MAX_RECORD_BYTES + chunk:
                     raise ExtractionError(
-                        f"{path.name}: a record longer than {MAX_RECORD_BYTES >> 20} MiB "
-                        "(an unbalanced quote?)"
-                    )
+                        N_("{name}: a record longer than {size} MiB (an unbalanced quote?)"),
+                        name=path.name, size=MAX_RECORD_BYTES >> 20)
                 result = scan(data, end)
             else:
                 result = fut.result()

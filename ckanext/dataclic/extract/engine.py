@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .codes import CodeClassifier, Referential, code_key, key_code
-from .errors import ExtractionError
+from .errors import N_, ExtractionError
 from .profile import ExtractionProfile, ProfileOverrides, detect_profile, normalise_crs
 from .report import ExtractionReport
 from .sniff import read_csv_layout
@@ -52,7 +52,7 @@ def default_referential() -> Any:
     try:
         from ckanext.dataclic.territories import Referential as TerritoryReferential
     except ImportError as exc:
-        raise ExtractionError("The territory referential is not installed") from exc
+        raise ExtractionError(N_("The territory referential is not installed")) from exc
     return TerritoryReferential.default()
 
 
@@ -84,15 +84,16 @@ def extract(
     ref = referential if referential is not None else default_referential()
     fmt = format_from_path(destination, output_format)
     if destination.is_dir():
-        raise ExtractionError(f"The output {destination} is a folder")
+        raise ExtractionError(N_("The output {path} is a folder"), path=destination)
     if not destination.parent.is_dir():
-        raise ExtractionError(f"The output folder {destination.parent} does not exist")
+        raise ExtractionError(N_("The output folder {path} does not exist"),
+                              path=destination.parent)
     if delimiter in ("\\t", "tab"):
         delimiter = "\t"
     if delimiter not in (";", ",", "\t", "|"):
-        raise ExtractionError("The output delimiter must be ';', ',', tab or '|'")
+        raise ExtractionError(N_("The output delimiter must be ';', ',', tab or '|'"))
     if source.resolve() == destination.resolve():
-        raise ExtractionError("The output would overwrite the input")
+        raise ExtractionError(N_("The output would overwrite the input"))
     from .archive import data_file, data_member
 
     if data_member(source) is not None:
@@ -122,16 +123,16 @@ def extract(
         profile = _apply_overrides(profile, overrides)
     mode = mode or profile.default_mode()
     if mode not in MODES:
-        raise ExtractionError(f"Unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        raise ExtractionError(N_("Unknown mode {mode}; choose one of {modes}"), mode=repr(mode),
+                              modes=MODES)
     if mode == "filter" and not profile.has_code:
-        raise ExtractionError(
-            "No commune-code column found for the filter mode; name it with --code-column, "
-            "or use --mode intersects/clip on a file with geometry"
-        )
+        raise ExtractionError(N_(
+            "No commune-code column found for the filter mode; name the commune-code column "
+            "(--code-column), or choose the intersects or clip mode on a file with geometry"))
     if mode != "filter" and not profile.has_geometry:
-        raise ExtractionError(
-            f"The {mode} mode needs geometry; none was found (name it with --lat/--lon)"
-        )
+        raise ExtractionError(N_(
+            "The {mode} mode needs geometry; none was found in this file (name its latitude "
+            "and longitude columns: --lat/--lon)"), mode=mode)
     if profile.has_geometry or not str(out_crs).upper().startswith("EPSG:"):
         out_crs = normalise_crs(out_crs)
     else:
@@ -163,10 +164,11 @@ def extract(
         if isinstance(exc, (ExtractionError, KeyboardInterrupt, SystemExit)):
             raise
         if isinstance(exc, OSError):
-            raise ExtractionError(f"Input/output error: {exc.strerror or exc}") from exc
+            raise ExtractionError(N_("Input/output error: {reason}"),
+                                  reason=exc.strerror or exc) from exc
         if isinstance(exc, MemoryError):
-            raise ExtractionError("Out of memory while extracting") from exc
-        raise ExtractionError(f"Extraction failed: {exc}") from exc
+            raise ExtractionError(N_("Out of memory while extracting")) from exc
+        raise ExtractionError(N_("Extraction failed: {reason}"), reason=exc) from exc
     report.bytes_read = source.stat().st_size
     report.elapsed_s = round(time.perf_counter() - started, 3)
     return ExtractionResult(destination, profile, report)
@@ -581,10 +583,9 @@ class _Run:
         self.report.add_unknown(self.unknown)
         r = self.report
         if self.out_of_range and r.rows_without_geometry >= r.rows_read:
-            raise ExtractionError(
-                f"All {r.rows_read} coordinates are out of range for {self.profile.crs}; "
-                "give the right CRS with --crs"
-            )
+            raise ExtractionError(N_(
+                "All {rows} coordinates are out of range for {crs}; give the right "
+                "coordinate reference system (--crs)"), rows=r.rows_read, crs=self.profile.crs)
         if self.out_of_range:
             r.warn(f"{self.out_of_range} rows have coordinates out of range for "
                    f"{self.profile.crs}")
@@ -618,14 +619,16 @@ def build_index(
     from .archive import data_member
 
     if data_member(source) is not None:
-        raise ExtractionError(f"Indexes are built on plain files: unzip {source.name} first")
+        raise ExtractionError(N_("Indexes are built on plain files: unzip {name} first"),
+                              name=source.name)
     ref = referential if referential is not None else default_referential()
     if profile is None:
         profile = detect_profile(source, ref, overrides)
     if kind is None:
         kind = "code" if profile.has_code else "points"
     if kind not in ("code", "points"):
-        raise ExtractionError(f"Unknown index kind {kind!r}; choose code or points")
+        raise ExtractionError(N_("Unknown index kind {kind}; choose code or points"),
+                              kind=repr(kind))
     folder = Path(index_dir) if index_dir else None
     classifier = CodeClassifier(ref, frozenset())
     if profile.format == "csv" and kind == "code" and profile.has_code:
@@ -633,7 +636,6 @@ def build_index(
     if profile.format == "csv" and kind == "points" and profile.geometry in (
             "latlon", "point_text"):
         return build_points_index(source, profile, folder, progress)
-    raise ExtractionError(
+    raise ExtractionError(N_(
         "Indexes are built for CSV files with a commune-code column (code) or coordinate "
-        "columns (points); GeoPackage and FlatGeobuf already have a spatial index"
-    )
+        "columns (points); GeoPackage and FlatGeobuf already have a spatial index"))

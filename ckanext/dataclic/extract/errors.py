@@ -11,7 +11,9 @@ want it translated by a caller (the CKAN glue renders it in the request's langua
 ``{"template", "values"}`` that :func:`render_message` turns into the message in any
 language, given a translation function (gettext). Templates are marked for extraction into
 the message catalogue with :func:`N_` (a keyword of scripts/i18n.sh). Lists among the values
-are joined with ", ". A plain message (an f-string, no values) still works: it is its own template.
+are joined with ", ". A value may itself be a message (an error with a ``detail()`` method, or
+such a detail): it is rendered in the same language. A plain message (an f-string, no values)
+still works: it is its own template.
 """
 
 from __future__ import annotations
@@ -25,10 +27,32 @@ def N_(message: str) -> str:
     return message
 
 
-def _text(value: Any) -> str:
+def _text(value: Any) -> Any:
+    """A value as stored: text, or the detail of a message nested in this one."""
+    detail = getattr(value, "detail", None)
+    if callable(detail) and not isinstance(value, type):
+        value = detail()
+    if isinstance(value, dict) and "template" in value:
+        return {"template": str(value["template"]),
+                "values": {k: _text(v) for k, v in (value.get("values") or {}).items()},
+                "translated_values": list(value.get("translated_values") or ())}
     if isinstance(value, (list, tuple, set, frozenset)):
         return ", ".join(str(v) for v in value)
     return str(value)
+
+
+def message_detail(template: str, values: dict[str, Any] | None = None,
+                   translated_values: Iterable[str] = ()) -> dict[str, Any]:
+    """A message as :func:`render_detail` renders it (and JSON stores it): ``template``, its
+    values as text (messages among them kept as their detail) and the values to translate."""
+    return _text({"template": template, "values": values or {},
+                  "translated_values": list(translated_values)})
+
+
+def _nested(values: dict[str, Any], translate: Callable[[str], str]) -> dict[str, Any]:
+    """The values with the messages among them rendered through ``translate``."""
+    return {k: render_detail(v, translate) if isinstance(v, dict) else v
+            for k, v in values.items()}
 
 
 def render_message(template: str, values: dict[str, Any] | None,
@@ -38,8 +62,9 @@ def render_message(template: str, values: dict[str, Any] | None,
     ``translated_values`` are messages too, translated first); the English text when the
     translation does not fit the values."""
     values = dict(values or {})
-    english = template.format(**values) if values else template
+    english = template.format(**_nested(values, str)) if values else template
     try:
+        values = _nested(values, translate)
         for key in translated_values:
             if key in values:
                 values[key] = translate(values[key])
@@ -54,9 +79,11 @@ class ExtractionError(ValueError):
 
     def __init__(self, message: str = "", /, *, translated_values: Iterable[str] = (),
                  **values: Any) -> None:
-        self.template = message if isinstance(message, str) else str(message)
-        self.values = {k: _text(v) for k, v in values.items()}
-        self.translated_values = tuple(translated_values)
+        detail = message_detail(message if isinstance(message, str) else str(message), values,
+                                translated_values)
+        self.template = detail["template"]
+        self.values = detail["values"]
+        self.translated_values = tuple(detail["translated_values"])
         super().__init__(render_message(self.template, self.values))
 
     def __reduce__(self) -> Any:  # pickled with its template (RQ, multiprocessing)

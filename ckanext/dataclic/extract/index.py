@@ -36,7 +36,7 @@ from .clustered import (
 )
 from .codes import CodeClassifier, key_code
 from .csvscan import KeptChunk, filter_csv_by_code
-from .errors import ExtractionError
+from .errors import N_, ExtractionError
 from .profile import ExtractionProfile
 from .report import ExtractionReport
 from .sniff import read_csv_layout
@@ -58,7 +58,7 @@ def new_index_folder(source: Path, index_dir: Path | None) -> Iterator[tuple[Pat
     index is ever found."""
     folder = index_folder(source, None if index_dir is None else Path(index_dir))
     if not folder.parent.is_dir():
-        raise ExtractionError(f"The index folder {folder.parent} does not exist")
+        raise ExtractionError(N_("The index folder {path} does not exist"), path=folder.parent)
     tmp = Path(tempfile.mkdtemp(prefix=".index-", dir=folder.parent))
     tmp.chmod(0o755)
     try:
@@ -83,7 +83,8 @@ def build_csv_index(source: Path, profile: ExtractionProfile, classifier: CodeCl
     import numpy as np
 
     if profile.format != "csv" or not profile.code_column:
-        raise ExtractionError("An index can be built for a CSV file with a commune-code column")
+        raise ExtractionError(N_("An index can be built for a CSV file with a commune-code "
+                                 "column"))
     started = time.perf_counter()
     layout = read_csv_layout(source, profile.encoding, profile.delimiter)
     guess = source.stat().st_size // 64  # rows, if records are ~64 bytes; grows if not

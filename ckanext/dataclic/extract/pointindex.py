@@ -23,7 +23,7 @@ from .clustered import (
     write_rows_by_key,
 )
 from .csvscan import record_spans
-from .errors import ExtractionError
+from .errors import N_, ExtractionError
 from .index import (
     BATCH,
     INDEX_VERSION,
@@ -49,7 +49,7 @@ def build_points_index(source: Path, profile: ExtractionProfile,
     from .readers import read_csv_batches
 
     if profile.format != "csv" or profile.geometry not in ("latlon", "point_text"):
-        raise ExtractionError("A point index needs a CSV file with coordinate columns")
+        raise ExtractionError(N_("A point index needs a CSV file with coordinate columns"))
     started = time.perf_counter()
     fingerprint = _fingerprint(source)
     layout = read_csv_layout(source, profile.encoding, profile.delimiter)
@@ -77,9 +77,8 @@ def build_points_index(source: Path, profile: ExtractionProfile,
     pa.default_memory_pool().release_unused()
     release_freed_memory()
     if skipped[0] or x.size != off.size:
-        raise ExtractionError(
-            "Cannot index this file: some rows do not have as many fields as the header"
-        )
+        raise ExtractionError(N_(
+            "Cannot index this file: some rows do not have as many fields as the header"))
     ok = np.isfinite(x) & np.isfinite(y)
     if ok.any():
         minx, maxx = float(np.min(x, where=ok, initial=np.inf)), float(

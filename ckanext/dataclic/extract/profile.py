@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import ExtractionError
+from .errors import N_, ExtractionError
 from .sniff import check_zip, read_csv_layout, sniff_format
 
 CODE_COLUMN_NAMES = (
@@ -83,10 +83,9 @@ class ExtractionProfile:
             return "filter"
         if self.has_geometry:
             return "intersects"
-        raise ExtractionError(
+        raise ExtractionError(N_(
             "No commune-code column and no geometry were found in this file; "
-            "name the code column (--code-column) or the coordinates (--lat/--lon)"
-        )
+            "name the code column (--code-column) or the coordinates (--lat/--lon)"))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -100,9 +99,10 @@ class ExtractionProfile:
     def from_dict(cls, data: dict[str, Any]) -> ExtractionProfile:
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ExtractionError(f"Unknown profile field(s): {', '.join(sorted(unknown))}")
+            raise ExtractionError(N_("Unknown profile field(s): {fields}"),
+                                  fields=sorted(unknown))
         if "format" not in data:
-            raise ExtractionError("A profile needs a 'format'")
+            raise ExtractionError(N_("A profile needs a 'format'"))
         values = dict(data)
         if values.get("code_slice") is not None:
             values["code_slice"] = tuple(int(v) for v in values["code_slice"])
@@ -113,9 +113,10 @@ class ExtractionProfile:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ExtractionError(f"The profile is not valid JSON: {exc.msg}") from exc
+            raise ExtractionError(N_("The profile is not valid JSON: {reason}"),
+                                  reason=exc.msg) from exc
         if not isinstance(data, dict):
-            raise ExtractionError("The profile must be a JSON object")
+            raise ExtractionError(N_("The profile must be a JSON object"))
         return cls.from_dict(data)
 
 
@@ -253,19 +254,22 @@ def _apply_overrides(profile: ExtractionProfile, ov: ProfileOverrides) -> Extrac
     def check(col: str | None, what: str) -> None:
         if col is not None and col not in cols:
             shown = ", ".join(cols[:30])
-            raise ExtractionError(f"No column named {col!r} for the {what}; columns are: {shown}")
+            raise ExtractionError(N_("No column named {column} for the {what}; columns are: "
+                                     "{columns}"), column=repr(col), what=what,
+                                  columns=shown, translated_values=("what",))
 
     changes: dict[str, Any] = {}
     if ov.code_column:
-        check(ov.code_column, "commune code")
+        check(ov.code_column, N_("commune code"))
         changes.update(code_column=ov.code_column, code_slice=ov.code_slice)
     elif ov.code_slice:
         changes["code_slice"] = ov.code_slice
     if ov.lat_column or ov.lon_column:
         if not (ov.lat_column and ov.lon_column):
-            raise ExtractionError("Give both --lat and --lon")
-        check(ov.lat_column, "latitude")
-        check(ov.lon_column, "longitude")
+            raise ExtractionError(N_("Give both the latitude and the longitude columns "
+                                     "(--lat and --lon)"))
+        check(ov.lat_column, N_("latitude"))
+        check(ov.lon_column, N_("longitude"))
         changes.update(geometry="latlon", lat_column=ov.lat_column, lon_column=ov.lon_column,
                        point_column=None, wkt_column=None)
     if ov.point_column:
@@ -290,7 +294,8 @@ def normalise_crs(crs: str | int) -> str:
 
         parsed = CRS.from_user_input(text)
     except Exception as exc:  # pyproj raises CRSError and others
-        raise ExtractionError(f"Unknown coordinate reference system: {crs}") from exc
+        raise ExtractionError(N_("Unknown coordinate reference system: {crs}"),
+                              crs=crs) from exc
     code = text.upper().removeprefix("EPSG:")
     if text.upper().startswith("EPSG:") and code.isdigit():
         return f"EPSG:{int(code)}"  # a known EPSG code already: no identification needed
@@ -358,9 +363,10 @@ def load_json_records(path: Path) -> list[dict[str, Any]]:
         with path.open("rb") as fh:
             data = json.load(fh)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ExtractionError(f"{path.name} is not valid JSON") from exc
+        raise ExtractionError(N_("{name} is not valid JSON"), name=path.name) from exc
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data[:1000]):
-        raise ExtractionError(f"{path.name}: a JSON input must be a list of objects or GeoJSON")
+        raise ExtractionError(N_("{name}: a JSON input must be a list of objects or GeoJSON"),
+                              name=path.name)
     return data
 
 
@@ -370,7 +376,8 @@ def _detect_parquet(path: Path, oracle: CodeOracle) -> ExtractionProfile:
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:
-        raise ExtractionError(f"{path.name} is not a readable Parquet file") from exc
+        raise ExtractionError(N_("{name} is not a readable Parquet file"),
+                              name=path.name) from exc
     columns = list(pf.schema_arrow.names)
     geo_meta = parquet_geo_metadata(pf)
     sample = next(pf.iter_batches(batch_size=2000), None)
@@ -491,7 +498,8 @@ def _detect_ogr(path: Path, fmt: str, oracle: CodeOracle, layer: str | None) -> 
         try:
             return [str(x[0]) for x in pyogrio.list_layers(source)]
         except Exception as exc:
-            raise ExtractionError(f"{path.name} is not a readable {fmt} file") from exc
+            raise ExtractionError(N_("{name} is not a readable {format} file"), name=path.name,
+                                  format=fmt) from exc
 
     try:
         # Without a layer name, read_info describes the first layer (and names it).
@@ -499,16 +507,17 @@ def _detect_ogr(path: Path, fmt: str, oracle: CodeOracle, layer: str | None) -> 
     except Exception as exc:
         names = layer_names()
         if not names:
-            raise ExtractionError(f"{path.name} holds no layer") from exc
+            raise ExtractionError(N_("{name} holds no layer"), name=path.name) from exc
         if layer is not None and layer not in names:
-            raise ExtractionError(
-                f"No layer {layer!r} in {path.name}; layers are: {', '.join(names)}") from exc
-        raise ExtractionError(f"{path.name}: cannot read layer {layer!r} ({exc})") from exc
+            raise ExtractionError(N_("No layer {layer} in {name}; layers are: {layers}"),
+                                  layer=repr(layer), name=path.name, layers=names) from exc
+        raise ExtractionError(N_("{name}: cannot read layer {layer} ({reason})"),
+                              name=path.name, layer=repr(layer), reason=exc) from exc
     layer = str(info.get("layer_name") or layer or "")
     if not layer:
         names = layer_names()
         if not names:
-            raise ExtractionError(f"{path.name} holds no layer")
+            raise ExtractionError(N_("{name} holds no layer"), name=path.name)
         layer = names[0]
     # Commune codes are text or whole numbers: only those columns are sampled.
     types = info.get("ogr_types")
@@ -519,7 +528,8 @@ def _detect_ogr(path: Path, fmt: str, oracle: CodeOracle, layer: str | None) -> 
         try:
             table = _sample(source, fmt, layer, sampled)
         except Exception as exc:
-            raise ExtractionError(f"{path.name}: cannot read layer {layer!r} ({exc})") from exc
+            raise ExtractionError(N_("{name}: cannot read layer {layer} ({reason})"),
+                                  name=path.name, layer=repr(layer), reason=exc) from exc
     columns = [str(c) for c in info["fields"]]
     samples = {c: ["" if v is None else str(v) for v in table.column(c).to_pylist()]
                for c in columns if table is not None and c in table.column_names}

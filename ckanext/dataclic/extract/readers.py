@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ExtractionError
+from .errors import N_, ExtractionError
 from .profile import ExtractionProfile, layer_info, load_json_records, ogr_source
 
 BATCH_ROWS = 65_536
@@ -154,7 +154,8 @@ def read_csv_batches(path: Path, profile: ExtractionProfile, progress: Progress 
         for rb in reader:
             yield attach_geometry(pa.Table.from_batches([rb]), profile)
     except pa.ArrowInvalid as exc:
-        raise ExtractionError(f"{path.name}: cannot parse the CSV ({exc})") from exc
+        raise ExtractionError(N_("{name}: cannot parse the CSV ({reason})"), name=path.name,
+                              reason=exc) from exc
     finally:
         stream.close()
 
@@ -299,4 +300,5 @@ def read_ogr_batches(path: Path, profile: ExtractionProfile, bbox: tuple[float, 
     except ExtractionError:
         raise
     except Exception as exc:
-        raise ExtractionError(f"{path.name}: cannot read the file ({exc})") from exc
+        raise ExtractionError(N_("{name}: cannot read the file ({reason})"), name=path.name,
+                              reason=exc) from exc

@@ -10,7 +10,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ExtractionError
+from .errors import N_, ExtractionError
 
 SAMPLE_BYTES = 1 << 20
 SAMPLE_ROWS = 2000  # rows read to detect a profile
@@ -39,12 +39,12 @@ EXTENSIONS = {
 def sniff_format(path: Path) -> str:
     """The input format, from the file's first bytes, then its extension."""
     if not path.exists():
-        raise ExtractionError(f"Input file not found: {path}")
+        raise ExtractionError(N_("Input file not found: {path}"), path=path)
     if path.is_dir():
-        raise ExtractionError(f"Input is a folder, not a file: {path}")
+        raise ExtractionError(N_("Input is a folder, not a file: {path}"), path=path)
     size = path.stat().st_size
     if size == 0:
-        raise ExtractionError(f"Input file is empty: {path.name}")
+        raise ExtractionError(N_("Input file is empty: {name}"), name=path.name)
     with path.open("rb") as fh:
         head = fh.read(4096)
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
@@ -58,18 +58,19 @@ def sniff_format(path: Path) -> str:
     if head[:4] == b"\x00\x00\x27\x0a":
         return "shp"
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ExtractionError(
-            "The file is UTF-16 text; save it as UTF-8, latin-1 or cp1252 and try again"
-        )
+        raise ExtractionError(N_(
+            "The file is UTF-16 text; save it as UTF-8, latin-1 or cp1252 and try again"))
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
     if _looks_binary(head):
-        raise ExtractionError(f"{path.name} is not a recognised data file (binary content)")
+        raise ExtractionError(N_("{name} is not a recognised data file (binary content)"),
+                              name=path.name)
     if text.startswith((b"{", b"[", b"\x1e")):
         return _sniff_json(path, text)
     ext = EXTENSIONS.get(path.suffix.lower())
     if ext in (None, "csv"):
         return "csv"
-    raise ExtractionError(f"{path.name} does not look like a {ext} file")
+    raise ExtractionError(N_("{name} does not look like a {format} file"), name=path.name,
+                          format=ext)
 
 
 def _looks_binary(head: bytes) -> bool:
@@ -99,24 +100,25 @@ def zip_members(path: Path) -> list[zipfile.ZipInfo]:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
     except (zipfile.BadZipFile, OSError) as exc:
-        raise ExtractionError(f"{path.name} is not a readable ZIP archive") from exc
+        raise ExtractionError(N_("{name} is not a readable ZIP archive"),
+                              name=path.name) from exc
     total = 0
     for info in infos:
         name = info.filename
         parts = Path(name).parts
         if name.startswith(("/", "\\")) or ".." in parts or ":" in name:
-            raise ExtractionError(f"{path.name} holds an unsafe path ({name}); refusing it")
+            raise ExtractionError(N_("{name} holds an unsafe path ({member}); refusing it"),
+                                  name=path.name, member=name)
         total += info.file_size
         ratio = info.file_size / max(info.compress_size, 1)
         if ratio > MAX_ZIP_RATIO and info.file_size > 10 << 20:
             raise ExtractionError(
-                    f"{path.name} looks like a decompression bomb ({name}); refusing it"
-                )
+                    N_("{name} looks like a decompression bomb ({member}); refusing it"),
+                    name=path.name, member=name)
     if total > MAX_ZIP_UNCOMPRESSED:
         raise ExtractionError(
-            f"{path.name} would uncompress to {total // (1 << 20)} MiB, over the "
-            f"{MAX_ZIP_UNCOMPRESSED // (1 << 20)} MiB limit"
-        )
+            N_("{name} would uncompress to {size} MiB, over the {limit} MiB limit"),
+            name=path.name, size=total // (1 << 20), limit=MAX_ZIP_UNCOMPRESSED // (1 << 20))
     return [info for info in infos if not info.is_dir()]
 
 
@@ -124,7 +126,7 @@ def check_zip(path: Path) -> str:
     """Validate a ZIP archive and return the inner path of its shapefile."""
     shapefiles = [i.filename for i in zip_members(path) if i.filename.lower().endswith(".shp")]
     if not shapefiles:
-        raise ExtractionError(f"{path.name} holds no shapefile (.shp)")
+        raise ExtractionError(N_("{name} holds no shapefile (.shp)"), name=path.name)
     return min(shapefiles)
 
 
@@ -167,7 +169,8 @@ def check_encoding(encoding: str) -> str:
     try:
         return codecs.lookup(encoding).name
     except LookupError as exc:
-        raise ExtractionError(f"Unknown text encoding: {encoding}") from exc
+        raise ExtractionError(N_("Unknown text encoding: {encoding}"),
+                              encoding=encoding) from exc
 
 
 def _first_record_end(data: bytes) -> int:
@@ -228,7 +231,8 @@ def _read_csv_layout(path: Path, encoding: str | None, delimiter: str | None) ->
         if len(sample) < SAMPLE_BYTES:
             end = len(sample) - bom
         else:
-            raise ExtractionError(f"{path.name}: no line break in the first MiB; not a CSV file")
+            raise ExtractionError(N_("{name}: no line break in the first MiB; not a CSV file"),
+                                  name=path.name)
     data_offset = bom + end
     if len(sample) == SAMPLE_BYTES:
         cut = sample.rfind(b"\n")
@@ -236,20 +240,22 @@ def _read_csv_layout(path: Path, encoding: str | None, delimiter: str | None) ->
     try:
         text = sample[bom:].decode(encoding.replace("-sig", ""), errors="strict")
     except UnicodeDecodeError as exc:
-        raise ExtractionError(f"{path.name} is not valid {encoding} text") from exc
+        raise ExtractionError(N_("{name} is not valid {encoding} text"), name=path.name,
+                              encoding=encoding) from exc
     lines = text.splitlines(keepends=True)[:200]
     if delimiter:
         if delimiter in ("\\t", "tab"):
             delimiter = "\t"
         if len(delimiter) != 1:
-            raise ExtractionError(f"The CSV delimiter must be one character, not {delimiter!r}")
+            raise ExtractionError(N_("The CSV delimiter must be one character, not {delimiter}"),
+                                  delimiter=repr(delimiter))
     else:
         delimiter = detect_delimiter(lines[:50])
     # The header and the sample rows only: parsing the whole MiB costs tens of ms.
     rows = list(itertools.islice(csv.reader(io.StringIO(text), delimiter=delimiter),
                                  SAMPLE_ROWS + 1))
     if not rows or not any(c.strip() for c in rows[0]):
-        raise ExtractionError(f"{path.name} has no header line")
+        raise ExtractionError(N_("{name} has no header line"), name=path.name)
     header = [c.strip() for c in rows[0]]
     sample_rows = [r for r in rows[1:] if r]
     widths: dict[int, int] = {}

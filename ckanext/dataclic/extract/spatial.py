@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ExtractionError
+from .errors import N_, ExtractionError
 
 WGS84 = "EPSG:4326"
 
@@ -15,7 +15,8 @@ def transformer(source: str, target: str) -> Any:
     try:
         return Transformer.from_crs(source, target, always_xy=True)
     except Exception as exc:
-        raise ExtractionError(f"Cannot convert coordinates from {source} to {target}") from exc
+        raise ExtractionError(N_("Cannot convert coordinates from {source} to {target}"),
+                              source=source, target=target) from exc
 
 
 _VALID_BOUNDS: dict[str, tuple[float, float, float, float] | None] = {}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ExtractionError
+from .errors import N_, ExtractionError
 
 FORMATS = ("csv", "geojson", "gpkg", "shp", "parquet")
 EXTENSION_FORMATS = {
@@ -28,14 +28,14 @@ def format_from_path(path: Path, fmt: str | None) -> str:
     if fmt:
         fmt = fmt.lower()
         if fmt not in FORMATS:
-            raise ExtractionError(f"Unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+            raise ExtractionError(N_("Unknown output format {format}; choose one of {formats}"),
+                                  format=repr(fmt), formats=FORMATS)
         return fmt
     found = EXTENSION_FORMATS.get(path.suffix.lower())
     if not found:
-        raise ExtractionError(
-            f"Cannot tell the output format from {path.name!r}; pass --format "
-            f"({', '.join(FORMATS)})"
-        )
+        raise ExtractionError(N_("Cannot tell the output format from {name}; choose one "
+                                 "(--format): {formats}"), name=repr(path.name),
+                              formats=FORMATS)
     return found
 
 
@@ -225,7 +225,8 @@ class ParquetSink:
         try:
             table = table.cast(self.schema)
         except Exception as exc:
-            raise ExtractionError(f"Column types changed within the file ({exc})") from exc
+            raise ExtractionError(N_("Column types changed within the file ({reason})"),
+                                  reason=exc) from exc
         self.writer.write_table(table)
 
     def close(self, columns: list[str]) -> None:
@@ -252,7 +253,8 @@ class OgrSink:
         from pyogrio.raw import write_arrow
 
         if not batch.has_geometry():
-            raise ExtractionError(f"{self.driver} output needs geometries; this input has none")
+            raise ExtractionError(N_("{driver} output needs geometries; this input has none"),
+                                  driver=self.driver)
         if len(batch) == 0 and self.started:
             return
         table = batch.as_table()
@@ -294,7 +296,8 @@ def _ogr_geometry_type(geoms: Any, driver: str) -> str:
         return "MultiPoint"
     if driver == "GPKG":
         return "Unknown"
-    raise ExtractionError("A Shapefile holds one geometry type; this output mixes several")
+    raise ExtractionError(N_("A Shapefile holds one geometry type; this output mixes "
+                             "several"))
 
 
 def _promote_multi(geoms: Any) -> Any:
@@ -346,7 +349,7 @@ def open_sink(fmt: str, tmp: Path, destination: Path, *, delimiter: str, crs: st
         return OgrSink(tmp, "GPKG", crs, destination.stem)
     if fmt == "shp":
         return ZippedShapefileSink(tmp, crs, destination.stem)
-    raise ExtractionError(f"Unknown output format {fmt!r}")
+    raise ExtractionError(N_("Unknown output format {format}"), format=repr(fmt))
 
 
 def remove_quietly(path: Path) -> None:

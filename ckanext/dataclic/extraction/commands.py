@@ -49,7 +49,7 @@ def extract(resource_id: str, perimeter: str, mode: str | None, fmt: str,
             "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in error.error_dict.items())
         ) from error
     except service.SourceError as error:
-        raise click.ClickException(str(error)) from error
+        raise click.ClickException(error.render(service.translate)) from error
     view = service.record_view(record, cached=cached)
     click.echo(json.dumps(view, ensure_ascii=False, indent=2))
     if record["status"] == "done" and record.get("path"):

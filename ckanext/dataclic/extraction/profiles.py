@@ -91,13 +91,13 @@ def detect(resource: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
             found = detect_profile(path, referential()).to_dict()
         if not allowed_modes(found):
             status = "none"
-            message = ("No commune-code column and no geometry were found in this file, so "
-                       "it cannot be cut to a territory")
+            message = N_("No commune-code column and no geometry were found in this file, "
+                         "so it cannot be cut to a territory")
     except (ExtractionError, SourceError) as error:
         status, message, detail = "error", str(error), error_detail(error)
     except Exception:  # a reader library failing on a strange file
         log.exception("Profile detection of resource %s failed", resource["id"])
-        status, message = "error", "The file could not be read to detect its profile"
+        status, message = "error", N_("The file could not be read to detect its profile")
     corrected = False
     if (current is not None and current.get("corrected") and current.get("profile")
             and found is not None and not grids.is_grid(found)

@@ -28,6 +28,7 @@ from ckanext.dataclic.extraction.records import result_path
 from ckanext.dataclic.extraction.settings import (
     JOB_LOST,
     JOB_TIMED_OUT,
+    N_,
     UNEXPECTED,
     WORKER_LOST,
     SourceError,
@@ -132,7 +133,7 @@ def run(extraction_id: str) -> dict[str, Any] | None:
             resource = show_resource(record["resource_id"])
             stored = store.get_profile(record["resource_id"])
             if not stored or not stored.get("profile"):
-                raise SourceError("This resource has no extraction profile")
+                raise SourceError(N_("This resource has no extraction profile"))
             ref = referential()
             perimeter = ref.resolve(record["perimeter"])
             path = source_file(resource, owner=extraction_id)
@@ -155,8 +156,9 @@ def run(extraction_id: str) -> dict[str, Any] | None:
             storage.evict(keep=extraction_id)
     except (ExtractionError, SourceError, PerimeterError, tk.ObjectNotFound) as error:
         reason = str(error) if not isinstance(error, tk.ObjectNotFound) else \
-            "The resource of this extraction was deleted"
-        _fail(extraction_id, attempt, reason, output, error_detail(error))
+            N_("The resource of this extraction was deleted")
+        _fail(extraction_id, attempt, reason, output,
+              None if isinstance(error, tk.ObjectNotFound) else error_detail(error))
     except Exception as error:
         if type(error).__name__ == "JobTimeoutException":  # RQ's job timeout
             _fail(extraction_id, attempt, JOB_TIMED_OUT, output)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import ckan.plugins.toolkit as tk
 
+from ckanext.dataclic.extract.errors import ExtractionError
+
 MODES = ("filter", "intersects", "clip", "stats")
 VECTOR_FORMATS = ("csv", "geojson", "gpkg", "shp", "parquet")
 TABULAR_FORMATS = ("csv", "parquet")
@@ -48,8 +50,9 @@ UNEXPECTED = N_("The extraction failed because of an unexpected error; the admin
 RESULT_REMOVED = N_("The result file of this extraction was removed")
 
 
-class SourceError(Exception):
-    """The resource's data cannot be read (missing upload, remote fetch refused or failed)."""
+class SourceError(ExtractionError):
+    """The resource's data cannot be read (missing upload, remote fetch refused or failed).
+    Like the engine's errors, a template and its values: shown in the reader's language."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ def settings() -> ExtractionSettings:
     if not root:
         base = config.get("ckan.storage_path") or ""
         if not base:
-            raise SourceError("Set ckan.storage_path or ckanext.dataclic.extract.storage_path")
+            raise SourceError(N_("Set ckan.storage_path or ckanext.dataclic.extract.storage_path"))
         root = str(Path(base) / "dataclic")
     return ExtractionSettings(
         sync_max_bytes=int(config.get("ckanext.dataclic.extract.sync_max_bytes")),

@@ -11,7 +11,7 @@ from typing import Any
 
 import ckan.plugins.toolkit as tk
 
-from ckanext.dataclic.extraction.settings import SourceError, settings
+from ckanext.dataclic.extraction.settings import N_, SourceError, settings
 
 
 def site_context() -> dict[str, Any]:
@@ -35,7 +35,7 @@ def upload_path(resource: dict[str, Any]) -> Path | None:
     storage = getattr(upload, "storage", None)
     base = getattr(getattr(storage, "settings", None), "path", None)
     if base is None:
-        raise SourceError("This storage of uploads cannot be read by the extraction")
+        raise SourceError(N_("This storage of uploads cannot be read by the extraction"))
     return Path(base) / str(upload.get_path(resource["id"]))
 
 
@@ -78,13 +78,14 @@ def source_file(resource: dict[str, Any], *, max_bytes: int | None = None,
     path = upload_path(resource)
     if path is not None:
         if not path.is_file():
-            raise SourceError("The uploaded file of this resource is missing from the storage")
+            raise SourceError(N_("The uploaded file of this resource is missing from the "
+                                 "storage"))
         if path.stat().st_size > cap:
-            raise SourceError(f"The file is over the {cap} byte limit of extractions")
+            raise SourceError(N_("The file is over the {cap} byte limit of extractions"), cap=cap)
         return _with_extension(path, conf.storage / "sources" / resource["id"])
     url = (resource.get("url") or "").strip()
     if not url:
-        raise SourceError("This resource has neither an uploaded file nor a URL")
+        raise SourceError(N_("This resource has neither an uploaded file nor a URL"))
     from ckanext.dataclic.remote import (
         HostPolicy,
         RemoteClient,
@@ -100,7 +101,8 @@ def source_file(resource: dict[str, Any], *, max_bytes: int | None = None,
     limits = RemoteLimits(connect_timeout=conf.connect_timeout, read_timeout=conf.read_timeout,
                           deadline=max(conf.job_timeout, 60), max_retries=1, backoff=0.5,
                           max_bytes=cap)
-    client = RemoteClient(limits, HostPolicy(conf.allowed_hosts),
+    policy = HostPolicy(conf.allowed_hosts, option="ckanext.dataclic.extract.allowed_hosts")
+    client = RemoteClient(limits, policy,
                           user_agent="ckanext-dataclic extraction")
     # A unique name per fetch: workers on other machines may fetch the same version at
     # the same time; each renames its complete file into place.
@@ -110,11 +112,10 @@ def source_file(resource: dict[str, Any], *, max_bytes: int | None = None,
         client.download(url, partial)
         os.replace(partial, target)
     except RemoteError as error:
-        reason = error.reason.replace("ckanext.dataclic.harvest.allowed_hosts",
-                                      "ckanext.dataclic.extract.allowed_hosts")
-        from ckanext.dataclic.shown import redact, shorten
+        from ckanext.dataclic.shown import shorten
 
-        raise SourceError(f"Cannot fetch {shorten(url)}: {redact(reason)}") from error
+        raise SourceError(N_("Cannot fetch {url}: {reason}"), url=shorten(url),
+                          reason=_redacted(error.detail())) from error
     finally:
         client.close()
         partial.unlink(missing_ok=True)
@@ -122,6 +123,15 @@ def source_file(resource: dict[str, Any], *, max_bytes: int | None = None,
         if old != target:
             old.unlink(missing_ok=True)
     return target
+
+
+def _redacted(detail: dict[str, Any]) -> dict[str, Any]:
+    """A message's detail without the credentials of the URLs its values hold."""
+    from ckanext.dataclic.shown import redact
+
+    values = {k: _redacted(v) if isinstance(v, dict) else redact(str(v))
+              for k, v in (detail.get("values") or {}).items()}
+    return {**detail, "values": values}
 
 
 MAGIC_EXTENSIONS = ((b"SQLite format 3\x00", ".gpkg"), (b"PK\x03\x04", ".zip"),

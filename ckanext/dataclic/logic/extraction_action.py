@@ -98,8 +98,9 @@ def dataclic_profile_update(context: dict[str, Any], data_dict: dict[str, Any]) 
     try:
         profile = ExtractionProfile.from_dict(merged)
     except (ExtractionError, TypeError, ValueError) as error:
+        reason = error.render(tk._) if isinstance(error, ExtractionError) else str(error)
         raise tk.ValidationError({"profile": [tk._("Invalid profile: {reason}").format(
-            reason=tk._(str(error)))]}) from error
+            reason=reason)]}) from error
     columns = profile.columns
     for key in ("code_column", "lat_column", "lon_column", "point_column", "wkt_column"):
         value = getattr(profile, key)
@@ -152,7 +153,7 @@ def _correct_grid(resource: dict[str, Any], current: dict[str, Any] | None,
     try:
         path = service.source_file(resource)
     except service.SourceError as error:
-        raise tk.ValidationError({"profile": [tk._(str(error))]}) from error
+        raise tk.ValidationError({"profile": [error.render(tk._)]}) from error
     found = grids.corrected(path, (current or {}).get("profile"), changes,
                             grids.resource_name(resource))
     store.save_profile(resource["id"], status="detected", profile=found, message=None,
@@ -234,7 +235,8 @@ def dataclic_extract(context: dict[str, Any], data_dict: dict[str, Any]) -> dict
     except service.SourceError as error:
         from ckanext.dataclic.shown import shorten
 
-        raise tk.ValidationError({"resource_id": [shorten(tk._(str(error)), 400)]}) from error
+        raise tk.ValidationError({"resource_id": [shorten(error.render(tk._), 400)]}) \
+            from error
     return service.record_view(record, cached=cached)
 
 

@@ -64,6 +64,17 @@ class PerimeterError(ValueError):
             message = f"{message}. {forms}"
         return message
 
+    def detail(self) -> dict[str, object]:
+        """What a caller stores to render the message later in another language (the form
+        of ``ckanext.dataclic.extract.errors.render_detail``: templates and values)."""
+        message = {"template": self.template,
+                   "values": {k: str(v) for k, v in self.params.items()}}
+        if not self.with_forms:
+            return message
+        forms = {"template": ACCEPTED_FORMS_SENTENCE, "values": {"forms": ACCEPTED_FORMS},
+                 "translated_values": ["forms"]}
+        return {"template": "{message}. {forms}", "values": {"message": message, "forms": forms}}
+
 
 def normalise_code(code: str, *, pad: bool = True) -> str:
     """Canonical form of a commune code as found in data: ``" 1001 "`` -> ``"01001"``.
