@@ -254,13 +254,13 @@ def _apply_overrides(profile: ExtractionProfile, ov: ProfileOverrides) -> Extrac
     def check(col: str | None, what: str) -> None:
         if col is not None and col not in cols:
             shown = ", ".join(cols[:30])
-            raise ExtractionError(N_("No column named {column} for the {what}; columns are: "
+            raise ExtractionError(N_("No column named {column} for {what}; columns are: "
                                      "{columns}"), column=repr(col), what=what,
                                   columns=shown, translated_values=("what",))
 
     changes: dict[str, Any] = {}
     if ov.code_column:
-        check(ov.code_column, N_("commune code"))
+        check(ov.code_column, N_("the commune code"))
         changes.update(code_column=ov.code_column, code_slice=ov.code_slice)
     elif ov.code_slice:
         changes["code_slice"] = ov.code_slice
@@ -268,8 +268,8 @@ def _apply_overrides(profile: ExtractionProfile, ov: ProfileOverrides) -> Extrac
         if not (ov.lat_column and ov.lon_column):
             raise ExtractionError(N_("Give both the latitude and the longitude columns "
                                      "(--lat and --lon)"))
-        check(ov.lat_column, N_("latitude"))
-        check(ov.lon_column, N_("longitude"))
+        check(ov.lat_column, N_("the latitude"))
+        check(ov.lon_column, N_("the longitude"))
         changes.update(geometry="latlon", lat_column=ov.lat_column, lon_column=ov.lon_column,
                        point_column=None, wkt_column=None)
     if ov.point_column:
