@@ -35,6 +35,12 @@ ERROR_BODY_BYTES = 64 * 1024
 WORDS_MAX = 300
 _XML_INVALID = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+# The HTTP reason phrases of the answers an error message quotes, marked for the message
+# catalogue: a reader sees them in their language ("{status} {reason}"); others stay as sent.
+HTTP_REASONS = (N_("Bad Request"), N_("Unauthorized"), N_("Forbidden"), N_("Not Found"),
+                N_("Method Not Allowed"), N_("Gone"), N_("Too Many Requests"),
+                N_("Internal Server Error"), N_("Bad Gateway"), N_("Service Unavailable"),
+                N_("Gateway Timeout"), N_("error"))
 
 
 class RemoteError(Exception):
@@ -45,11 +51,11 @@ class RemoteError(Exception):
     (``ckanext.dataclic.extract.errors.render_detail``).
     """
 
-    def __init__(self, url: str, reason: str, status: int | None = None, /,
-                 **values: Any) -> None:
+    def __init__(self, url: str, reason: str, status: int | None = None, /, *,
+                 translated_values: tuple[str, ...] = (), **values: Any) -> None:
         self.url = url
         self.status = status
-        self._reason = message_detail(reason, values)
+        self._reason = message_detail(reason, values, translated_values)
         self.reason = render_detail(self._reason)
         super().__init__(self.describe())
 
@@ -265,10 +271,11 @@ class RemoteClient:
                 answered = {"status": status, "reason": response.reason or "error"}
                 if words:
                     error = RemoteError(current, N_("the server answered {status} {reason}: "
-                                                    "{words}"), status, words=words, **answered)
+                                                    "{words}"), status, words=words,
+                                        translated_values=("reason",), **answered)
                 else:
                     error = RemoteError(current, N_("the server answered {status} {reason}"),
-                                        status, **answered)
+                                        status, translated_values=("reason",), **answered)
                 if status not in RETRY_STATUSES:
                     raise error
                 wait = _retry_after_seconds(response.headers.get("retry-after"))
