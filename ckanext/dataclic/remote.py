@@ -368,9 +368,10 @@ class RemoteClient:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             words = ogc_exception_text(body)
             if words:  # OGC services answer their errors in XML, often with HTTP 200
-                raise RemoteError(target, f"the service answered an OGC exception: {words}",
-                                  200) from None
-            raise RemoteError(target, f"the answer is not valid JSON ({exc})", 200) from exc
+                raise RemoteError(target, N_("the service answered an OGC exception: {words}"),
+                                  200, words=words) from None
+            raise RemoteError(target, N_("the answer is not valid JSON ({reason})"), 200,
+                              reason=exc) from exc
 
     def download(
         self, url: str, dest: Path, params: dict[str, Any] | None = None,
@@ -411,11 +412,12 @@ class RemoteClient:
         pages = 0
         while current:
             if current in seen:
-                raise RemoteError(current, "paging loops back to a page already read")
+                raise RemoteError(current, N_("paging loops back to a page already read"))
             seen.add(current)
             pages += 1
             if pages > cap:
-                raise RemoteError(current, f"more than {cap} pages; raise max_pages to read more")
+                raise RemoteError(current, N_("more than {cap} pages; raise max_pages to read more"),
+                                  cap=cap)
             payload = self.get_json(current)
             yield payload
             following = next_page(payload, current)
