@@ -3,9 +3,7 @@ the perimeter's messages, stored in English by background jobs, shown wholly in 
 language (French under /fr/, English otherwise)."""
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 
 import pytest
 from ckan.tests import factories
@@ -13,6 +11,7 @@ from ckan.tests import factories
 from ckanext.dataclic.model import extraction as store
 
 from .conftest import communes_csv, gironde_and_landes, run_jobs, upload
+from .test_publish import CsvServer
 
 pytestmark = pytest.mark.usefixtures("extraction_env", "with_test_worker")
 
@@ -45,31 +44,10 @@ def geojson(features: list[tuple[float, float] | None]) -> bytes:
         for i, xy in enumerate(features)]}).encode()
 
 
-class AnswersNotFound:
-    """A real HTTP server on 127.0.0.1 that answers 404 with an empty body."""
-
-    def __init__(self) -> None:
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/population.csv"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture()
 def not_found():
-    running = AnswersNotFound()
+    """A real HTTP server on 127.0.0.1 that answers 404 with an empty body."""
+    running = CsvServer(b"", status=404)
     yield running
     running.close()
 

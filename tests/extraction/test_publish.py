@@ -157,12 +157,14 @@ def test_purge_by_age_and_size(app, source):
 
 
 class CsvServer:
-    def __init__(self, body: bytes) -> None:
+    """A real HTTP server on 127.0.0.1 answering ``body`` with ``status`` to every GET."""
+
+    def __init__(self, body: bytes, status: int = 200) -> None:
         payload = body
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "text/csv")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
