@@ -128,9 +128,20 @@ class WeightStore:
             invalid = ~shapely.is_valid(arr)
             if invalid.any():
                 arr[invalid] = shapely.make_valid(arr[invalid])
-            parts.append(coverage_matrix(self.grid, arr))
+            parts.append(self._coverage(arr))
             areas.append(shapely.area(arr))
         return sparse.vstack(parts, format="csr"), np.concatenate(areas)
+
+    def _coverage(self, geoms: Any) -> Any:
+        """Coverage rows; a longitude/latitude grid stored 0..360 (global files) also gets
+        the communes shifted by +360°, so those west of Greenwich land on their cells."""
+        import shapely
+
+        matrix = coverage_matrix(self.grid, geoms)
+        if self.grid.crs == "EPSG:4326" and self.grid.x_max > 180.0:
+            matrix = matrix + coverage_matrix(self.grid,
+                                              shapely.transform(geoms, lambda c: c + (360, 0)))
+        return matrix
 
     def _save(self) -> None:
         import numpy as np

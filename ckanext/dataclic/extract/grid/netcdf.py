@@ -64,8 +64,17 @@ def _axis_dim(ds: Any, names: tuple[str, ...], standard: tuple[str, ...], axis: 
     return None
 
 
+ROTATED_STANDARD = ("grid_longitude", "grid_latitude")
+
+
+def _is_rotated(ds: Any, dim: str) -> bool:
+    """Rotated-pole coordinates (EURO-CORDEX rlon/rlat): degrees, but not longitude/latitude."""
+    attrs = ds[dim].attrs if dim in ds.variables else {}
+    return dim in ("rlon", "rlat") or attrs.get("standard_name") in ROTATED_STANDARD
+
+
 def _is_lonlat(ds: Any, dim: str) -> bool:
-    if dim not in ds.variables:
+    if dim not in ds.variables or _is_rotated(ds, dim):
         return False
     attrs = ds[dim].attrs
     units = str(attrs.get("units", "")).lower()
@@ -213,6 +222,11 @@ def detect_netcdf(path: Path, ov: GridOverrides) -> GridProfile:
             crs, crs_source = normalise_crs(ov.crs), "given (--crs)"
         if crs is None and _is_lonlat(ds, x_dim) and _is_lonlat(ds, y_dim):
             crs, crs_source = "EPSG:4326", f"{x_dim}/{y_dim} are longitude/latitude"
+        if crs is None and _is_rotated(ds, x_dim):
+            raise ExtractionError(
+                N_("No usable CRS in {file}: {x}/{y} are rotated-pole coordinates but no "
+                   "rotated_latitude_longitude grid_mapping variable gives the pole; add it "
+                   "to the file or pass --crs"), file=path.name, x=x_dim, y=y_dim)
         if crs is None:
             template = N_("No usable CRS in {file}: {reason}, and {x}/{y} are not "
                           "longitude/latitude; pass --crs")

@@ -1,0 +1,171 @@
+"""Real-world gridded layouts (E-OBS / Copernicus longitude-latitude grids, packed NetCDF,
+EURO-CORDEX rotated pole, GeoTIFF nodata and south-up, DRIAS text quirks): per-commune
+values against the independent shapely computation of grid_fixtures.expected_stats."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+
+from ckanext.dataclic.extract.errors import ExtractionError
+from ckanext.dataclic.extract.grid.engine import extract_grid
+from ckanext.dataclic.extract.grid.profile import detect_grid_profile
+
+from . import grid_fixtures as gf
+from . import grid_variants as gv
+
+
+def table(path: Path) -> dict[tuple, str]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter=";"))
+    dims = [k for k in rows[0] if k not in ("level", "code", "name", "variable",
+                                            "statistic", "value")]
+    return {(r["code"], r["variable"], *(r[d] for d in dims), r["statistic"]): r["value"]
+            for r in rows}
+
+
+def assert_commune(values, code, key, want):
+    for stat in ("mean", "min", "max", "coverage"):
+        got = values[(code, *key, stat)]
+        expected = want.get(stat)
+        if expected is None:
+            assert got == "", (code, key, stat, got)
+        else:
+            assert math.isclose(float(got), expected, rel_tol=1e-6, abs_tol=1e-9), (
+                code, key, stat, got, expected)
+
+
+def check_all(values, ref, communes, key, crs, x_min, y_max, res, north_up, shift=0.0):
+    """Every commune against the independent computation; returns the expectations."""
+    out = {}
+    for code in communes:
+        geom = ref.commune_geometry(code)
+        if shift:
+            geom = shapely.affinity.translate(geom, xoff=shift)
+        want = gf.expected_stats(geom, crs, x_min, y_max, res, north_up)
+        assert_commune(values, code, key, want)
+        out[code] = want
+    return out
+
+
+@pytest.fixture(scope="module")
+def lonlat_values(ref):
+    values = gv.lonlat_values()
+    gv.blank_cells(values, ref.commune_geometry("33069"), gv.LON0, gv.LAT_TOP, gv.STEP)
+    return values
+
+
+@pytest.mark.parametrize("lat_descending,lon_360", [(True, False), (False, False),
+                                                    (True, True), (False, True)])
+def test_longitude_latitude_grids_in_every_orientation(ref, bordeaux, lonlat_values, tmp_path,
+                                                       lat_descending, lon_360):
+    src = gv.lonlat_netcdf(tmp_path / "tg_ens_mean_0.1deg.nc", lonlat_values,
+                           lat_descending=lat_descending, lon_360=lon_360)
+    out = tmp_path / "out.csv"
+    result = extract_grid(src, bordeaux, out, referential=ref, cache_dir=tmp_path / "c")
+    assert result.profile.crs == "EPSG:4326"
+    values = table(out)
+    times = sorted({k[2] for k in values})
+    assert times == ["2000-01-16", "2000-02-15"]
+    x_min, layer = gv.LON0, lonlat_values + 1.5
+    if lon_360:  # the ring starts at longitude 0; the communes lie at 359.x
+        x_min, layer = 0.0, gv.ring_360(lonlat_values) + 1.5
+    wants = check_all(values, ref, bordeaux.communes, ("tg", times[1]), "EPSG:4326", x_min,
+                      gv.LAT_TOP, gv.STEP, layer, shift=360.0 if lon_360 else 0.0)
+    # The coast: communes partly over the sea cells keep the mean of their land cells.
+    partial = [c for c, w in wants.items() if 0 < w["coverage"] < 0.999]
+    assert "33281" in partial  # Mérignac, half over the "sea"
+    # A commune over no valid cell at all has no value and is reported.
+    assert wants["33069"]["coverage"] == 0 and values[("33069", "tg", times[0], "mean")] == ""
+    empty = {c for c, w in wants.items() if w["coverage"] == 0}
+    assert "33069" in empty and set(result.report.communes_without_value) == empty
+
+
+def test_packed_int16_with_fill_and_missing_values_bounds_and_360_day_calendar(
+        ref, bordeaux, tmp_path):
+    src, decoded = gv.packed_netcdf(tmp_path / "tas_packed.nc")
+    profile = detect_grid_profile(src)
+    # Only data variables are offered: not the bounds, not the crs variable.
+    assert profile.variable_names() == ["tas", "altitude"]
+    assert profile.variable("tas").dims == ["time"] and profile.variable("altitude").dims == []
+    assert profile.dimensions["time"] == ["2050-01-16", "2050-02-16", "2050-03-16"]
+    assert profile.crs == "EPSG:2154"
+    out = tmp_path / "out.csv"
+    extract_grid(src, bordeaux, out, referential=ref, cache_dir=tmp_path / "c")
+    values = table(out)
+    g = gv.L93
+    for t, label in enumerate(profile.dimensions["time"]):
+        wants = check_all(values, ref, bordeaux.communes, ("tas", label), "EPSG:2154",
+                          g["x_min"], g["y_max"], g["res"], decoded["tas"][t])
+    # The fill and missing cells are left out of the means and lower the coverage.
+    assert any(0 < w["coverage"] < 0.999 for w in wants.values())
+    check_all(values, ref, bordeaux.communes, ("altitude", ""), "EPSG:2154", g["x_min"],
+              g["y_max"], g["res"], decoded["altitude"])
+
+
+def test_a_rotated_pole_grid_is_read_in_its_own_crs(ref, bordeaux, tmp_path):
+    src, grid = gv.rotated_netcdf(tmp_path / "tas_EUR-11_rotated.nc")
+    out = tmp_path / "out.csv"
+    extract_grid(src, bordeaux, out, referential=ref, cache_dir=tmp_path / "c")
+    values = table(out)
+    check_all(values, ref, bordeaux.communes, ("tas",), grid["crs"], grid["x_min"],
+              grid["y_max"], grid["res"], grid["values"])
+
+
+def test_a_rotated_grid_without_its_mapping_is_refused(ref, bordeaux, tmp_path):
+    src, _ = gv.rotated_netcdf(tmp_path / "tas_rotated_nomap.nc", with_mapping=False)
+    with pytest.raises(ExtractionError) as err:
+        extract_grid(src, bordeaux, tmp_path / "out.csv", referential=ref,
+                     cache_dir=tmp_path / "c")
+    text = str(err.value)
+    assert "rotated" in text and "grid_mapping" in text
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_geotiff_with_nodata_north_up_and_south_up_give_the_same_values(ref, bordeaux,
+                                                                        tmp_path):
+    values = gv.l93_values()
+    values[2:4, 3:6] = np.nan
+    values[7, :] = np.nan
+    g = gv.L93
+    results = {}
+    for south_up in (False, True):
+        src = gv.geotiff(tmp_path / f"grid_{south_up}.tif", values, south_up=south_up)
+        out = tmp_path / f"out_{south_up}.csv"
+        extract_grid(src, bordeaux, out, referential=ref, cache_dir=tmp_path / "c")
+        got = table(out)
+        variable = next(iter(got))[1]
+        check_all(got, ref, bordeaux.communes, (variable,), "EPSG:2154", g["x_min"],
+                  g["y_max"], g["res"], values)
+        results[south_up] = {k[0:1] + k[2:]: v for k, v in got.items()}
+    assert results[False] == results[True]
+
+
+def test_drias_text_in_windows_1252_with_decimal_commas_and_stray_lines(ref, bordeaux,
+                                                                       tmp_path):
+    plain = gf.drias_text(tmp_path / "plain.txt")
+    lines = plain.read_text(encoding="utf-8").splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("Point;"))
+    quirky = ["", "# Fichier généré le 06/12/2026 — °C", *lines[:header + 1], "", "#"]
+    for n, line in enumerate(lines[header + 1:]):
+        cells = line.split(";")
+        numbers = [c.replace(".", ",") for c in cells]  # decimal commas, labels kept
+        quirky.append(";".join(numbers[:3] + cells[3:5] + numbers[5:]))
+        if n % 500 == 0:
+            quirky += ["", "   ", "# commentaire"]
+    quirky += ["", "# fin du fichier", ""]
+    cp = tmp_path / "indicateurs_cp1252.txt"
+    cp.write_bytes("\r\n".join(quirky).encode("cp1252"))
+    outs = []
+    for src in (plain, cp):
+        out = tmp_path / f"{src.stem}.csv"
+        extract_grid(src, bordeaux, out, referential=ref, cache_dir=tmp_path / "c")
+        outs.append(table(out))
+    assert outs[0] == outs[1]
+    check_all(outs[1], ref, ["33063", "33281"], ("NORTX35", "RCP8.5", "H1"), "EPSG:27572",
+              56_000.0, 2_685_000.0, 8_000.0, gf.safran_field(1)[::-1])
