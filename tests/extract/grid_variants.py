@@ -47,7 +47,8 @@ def ring_360(values: np.ndarray) -> np.ndarray:
 
 
 def lonlat_netcdf(path: Path, values: np.ndarray, *, lat_descending: bool = True,
-                  lon_360: bool = False, calendar: str = "standard") -> Path:
+                  lon_360: bool = False, calendar: str = "standard",
+                  days: tuple[float, float] = (15.0, 45.0)) -> Path:
     """tg(time, latitude, longitude), 2 time steps, E-OBS attributes; ``values`` north-up
     of layer 0 (layer 1 = values + 1.5); with ``lon_360`` a whole 0..360 ring."""
     import xarray as xr
@@ -62,7 +63,7 @@ def lonlat_netcdf(path: Path, values: np.ndarray, *, lat_descending: bool = True
     ds = xr.Dataset(
         {"tg": (("time", "latitude", "longitude"), data,
                 {"units": "Celsius", "long_name": "mean temperature"})},
-        coords={"time": ("time", np.array([15.0, 45.0]),
+        coords={"time": ("time", np.array(days),
                          {"units": "days since 2000-01-01", "calendar": calendar,
                           "standard_name": "time"}),
                 "latitude": ("latitude", lats, {"units": "degrees_north",
@@ -164,14 +165,19 @@ def rotated_netcdf(path: Path, *, with_mapping: bool = True) -> tuple[Path, dict
 
 
 def geotiff(path: Path, values: np.ndarray, *, south_up: bool = False,
-            nodata: float = -9999.0) -> Path:
+            nodata: float = -9999.0, packed: bool = False) -> Path:
     """A Lambert-93 GeoTIFF of ``values`` (north-up, NaN = nodata) on the L93 grid; stored
-    bottom row first with a positive y pixel size when ``south_up``."""
+    bottom row first with a positive y pixel size when ``south_up``; as int16 with a GDAL
+    scale 0.01 / offset 10 when ``packed`` (``values`` must be multiples of 0.01)."""
     import rasterio
     from affine import Affine
 
     g = L93
-    data = np.where(np.isnan(values), nodata, values).astype(np.float32)
+    dtype = "int16" if packed else "float32"
+    if packed:
+        nodata = -32768
+        values = np.where(np.isnan(values), np.nan, np.round((values - 10.0) / 0.01))
+    data = np.where(np.isnan(values), nodata, values).astype(dtype)
     if south_up:
         transform = Affine(g["res"], 0, g["x_min"], 0, g["res"],
                            g["y_max"] - g["ny"] * g["res"])
@@ -179,7 +185,9 @@ def geotiff(path: Path, values: np.ndarray, *, south_up: bool = False,
     else:
         transform = Affine(g["res"], 0, g["x_min"], 0, -g["res"], g["y_max"])
     with rasterio.open(path, "w", driver="GTiff", width=g["nx"], height=g["ny"], count=1,
-                       dtype="float32", crs="EPSG:2154", transform=transform,
+                       dtype=dtype, crs="EPSG:2154", transform=transform,
                        nodata=nodata) as dst:
         dst.write(data, 1)
+        if packed:
+            dst.scales, dst.offsets = (0.01,), (10.0,)
     return path

@@ -146,6 +146,26 @@ def test_geotiff_with_nodata_north_up_and_south_up_give_the_same_values(ref, bor
     assert results[False] == results[True]
 
 
+def test_a_packed_geotiff_gives_its_scaled_values(ref, bordeaux, tmp_path):
+    values = gv.l93_values()  # multiples of 0.25: exact once packed by 0.01
+    values[2:4, 3:6] = np.nan
+    src = gv.geotiff(tmp_path / "packed.tif", values, packed=True)
+    out = tmp_path / "out.csv"
+    extract_grid(src, bordeaux, out, referential=ref, cache_dir=tmp_path / "c")
+    g = gv.L93
+    check_all(table(out), ref, bordeaux.communes, ("packed",), "EPSG:2154", g["x_min"],
+              g["y_max"], g["res"], values)
+
+
+def test_model_calendars_keep_their_dates(tmp_path):
+    values = gv.lonlat_values()
+    for calendar, second in (("noleap", "2000-03-01"), ("360_day", "2000-02-30"),
+                             ("standard", "2000-02-29")):
+        src = gv.lonlat_netcdf(tmp_path / f"{calendar}.nc", values, calendar=calendar,
+                               days=(15.0, 59.0))
+        assert detect_grid_profile(src).dimensions["time"] == ["2000-01-16", second]
+
+
 def test_drias_text_in_windows_1252_with_decimal_commas_and_stray_lines(ref, bordeaux,
                                                                        tmp_path):
     plain = gf.drias_text(tmp_path / "plain.txt")
@@ -169,3 +189,21 @@ def test_drias_text_in_windows_1252_with_decimal_commas_and_stray_lines(ref, bor
     assert outs[0] == outs[1]
     check_all(outs[1], ref, ["33063", "33281"], ("NORTX35", "RCP8.5", "H1"), "EPSG:27572",
               56_000.0, 2_685_000.0, 8_000.0, gf.safran_field(1)[::-1])
+
+
+def test_lat_lon_axes_without_units_are_read_as_degrees(ref, bordeaux, lonlat_values,
+                                                        tmp_path):
+    import xarray as xr
+
+    full = gv.lonlat_netcdf(tmp_path / "full.nc", lonlat_values)
+    with xr.open_dataset(full) as ds:
+        bare = ds.rename({"latitude": "lat", "longitude": "lon"}).load()
+    for name in ("lat", "lon"):
+        bare[name].attrs = {}
+    bare.to_netcdf(tmp_path / "bare.nc", engine="h5netcdf")
+    outs = []
+    for src in (full, tmp_path / "bare.nc"):
+        out = tmp_path / f"{src.stem}.csv"
+        extract_grid(src, bordeaux, out, referential=ref, cache_dir=tmp_path / "c")
+        outs.append(table(out))
+    assert outs[0] == outs[1]

@@ -78,8 +78,17 @@ def _is_lonlat(ds: Any, dim: str) -> bool:
         return False
     attrs = ds[dim].attrs
     units = str(attrs.get("units", "")).lower()
-    return attrs.get("standard_name") in ("longitude", "latitude") or units.startswith(
-        ("degree", "degrees_"))
+    if attrs.get("standard_name") in ("longitude", "latitude") or units.startswith(
+            ("degree", "degrees_")):
+        return True
+    if units or dim.lower() not in ("lon", "longitude", "lat", "latitude"):
+        return False
+    # Named lon/lat without units (files written by hand): degrees when they fit.
+    import numpy as np
+
+    values = np.asarray(ds[dim].values, dtype=np.float64)
+    limit = 90.0 if dim.lower().startswith("lat") else 360.0
+    return bool(values.size and np.nanmin(values) >= -limit and np.nanmax(values) <= limit)
 
 
 def _grid_mapping_crs(ds: Any, data_vars: list[str]) -> tuple[str | None, str]:
