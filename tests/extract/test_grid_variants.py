@@ -207,3 +207,24 @@ def test_lat_lon_axes_without_units_are_read_as_degrees(ref, bordeaux, lonlat_va
         extract_grid(src, bordeaux, out, referential=ref, cache_dir=tmp_path / "c")
         outs.append(table(out))
     assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("units,calendar,labels", [
+    ("months since 2000-01-01", "standard", ["2001-04", "2003-10"]),
+    ("months since 2000-01-01", "360_day", ["2001-04-01", "2003-10-01"]),  # cftime decodes
+    ("years since 1950-01-01", "standard", ["1965", "1995"]),
+])
+def test_monthly_and_yearly_times_get_readable_labels(ref, bordeaux, tmp_path, units,
+                                                      calendar, labels):
+    import xarray as xr
+
+    src = gv.lonlat_netcdf(tmp_path / "base.nc", gv.lonlat_values())
+    with xr.open_dataset(src, decode_times=False) as ds:
+        monthly = ds.load()
+    monthly["time"].attrs.update(units=units, calendar=calendar)
+    monthly.to_netcdf(tmp_path / "monthly.nc", engine="h5netcdf")
+    assert detect_grid_profile(tmp_path / "monthly.nc").dimensions["time"] == labels
+    out = tmp_path / "out.csv"
+    extract_grid(tmp_path / "monthly.nc", bordeaux, out, referential=ref,
+                 cache_dir=tmp_path / "c")
+    assert sorted({k[2] for k in table(out)}) == labels

@@ -9,8 +9,7 @@ from typing import Any, ClassVar
 from .codes import N_, PerimeterError, PerimeterId, normalise_code, parse_perimeter_id, shown
 from .cog_tables import referential_fields
 from .search import SearchIndex, SearchResult, build_search_index
-from .units import (AttachedCode, Commune, ContourSource, Epci, ParentRef, Perimeter,
-                    contours_digest)
+from .units import AttachedCode, Commune, ContourSource, Epci, ParentRef, Perimeter, contours_digest
 
 # Bounds of the in-memory caches: custom commune lists come from users, so the caches must not
 # grow without limit in a long-running web process.

@@ -8,6 +8,7 @@ read by neither GDAL nor pyproj. It is EPSG:27572.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,15 +26,23 @@ UNIT_FACTORS = {"m": 1.0, "meter": 1.0, "meters": 1.0, "metre": 1.0, "metres": 1
                 "km": 1000.0, "hm": 100.0}
 
 
-@contextmanager
-def open_netcdf(path: Path) -> Iterator[Any]:
+def _open(path: Path, decode_times: bool) -> Any:
+    """xarray's dataset, quietly: packed variables with both a _FillValue and another
+    missing_value are decoded (both masked) without a warning on the console."""
     import xarray as xr
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", xr.SerializationWarning)
+        return xr.open_dataset(path, decode_times=decode_times)
+
+
+@contextmanager
+def open_netcdf(path: Path) -> Iterator[Any]:
     try:
-        ds = xr.open_dataset(path, decode_times=True)
+        ds = _open(path, decode_times=True)
     except (ValueError, TypeError):
         try:  # an undecodable calendar: keep raw times
-            ds = xr.open_dataset(path, decode_times=False)
+            ds = _open(path, decode_times=False)
         except Exception as exc:
             raise ExtractionError(N_("Cannot read {file} as NetCDF: {reason}"), file=path.name,
                                   reason=exc) from exc
@@ -129,6 +138,8 @@ def _grid_mapping_crs(ds: Any, data_vars: list[str]) -> tuple[str | None, str]:
 
                 crs = CRS.from_cf(attrs)
                 epsg_code = crs.to_epsg()
+                if gm_name == "latitude_longitude" and not epsg_code:
+                    epsg_code = 4326  # model lat/lon (often a sphere): WGS84 coordinates
                 return (f"EPSG:{epsg_code}" if epsg_code else crs.to_wkt(),
                         f"grid mapping {name!r} ({gm_name})")
             except Exception:  # noqa: BLE001 - pyproj cannot read it: say so below
@@ -183,6 +194,27 @@ def _south_up(ds: Any, y_dim: str, ys: Any) -> bool:
             lat = np.asarray(ds[name].transpose(y_dim, ...).values, dtype=np.float64)
             return bool(np.nanmean(lat[-1]) > np.nanmean(lat[0]))
     return True
+
+
+def month_labels(coord: Any) -> list[str] | None:
+    """Labels of a time axis in whole ``months since`` / ``years since`` a date (monthly and
+    yearly model outputs, which xarray does not decode): ``YYYY-MM`` / ``YYYY``."""
+    import re
+
+    import numpy as np
+
+    units = str(coord.attrs.get("units", "")).strip().lower()
+    match = re.match(r"(months?|years?) since (\d{1,4})-(\d{1,2})", units)
+    if match is None or coord.ndim != 1 or coord.dtype.kind not in "fiu":
+        return None
+    values = np.asarray(coord.values, dtype=np.float64)
+    if not np.all(np.mod(values, 1) == 0):
+        return None
+    year, month = int(match.group(2)), int(match.group(3))
+    if match.group(1).startswith("year"):
+        return [f"{year + int(v):04d}" for v in values]
+    months = (year * 12 + month - 1) + values.astype(np.int64)
+    return [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in months]
 
 
 def detect_netcdf(path: Path, ov: GridOverrides) -> GridProfile:
@@ -261,7 +293,8 @@ def detect_netcdf(path: Path, ov: GridOverrides) -> GridProfile:
             for dim in lead:
                 if dim not in dims:
                     if dim in ds.variables:
-                        dims[dim] = [format_label(v) for v in np.asarray(ds[dim].values)]
+                        dims[dim] = month_labels(ds[dim]) or [
+                            format_label(v) for v in np.asarray(ds[dim].values)]
                     else:
                         dims[dim] = [str(i) for i in range(ds.sizes[dim])]
             variables.append(GridVariable(name, lead, str(var.attrs.get("units", "")),
@@ -276,10 +309,8 @@ class NetcdfSource:
 
     def __init__(self, path: Path, profile: GridProfile) -> None:
         self.path, self.profile = path, profile
-        import xarray as xr
-
         try:
-            self.ds = xr.open_dataset(path, decode_times=False)
+            self.ds = _open(path, decode_times=False)
         except Exception as exc:
             raise ExtractionError(N_("Cannot read {file} as NetCDF: {reason}"), file=path.name,
                                   reason=exc) from exc
