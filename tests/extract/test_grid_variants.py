@@ -228,3 +228,24 @@ def test_monthly_and_yearly_times_get_readable_labels(ref, bordeaux, tmp_path, u
     extract_grid(tmp_path / "monthly.nc", bordeaux, out, referential=ref,
                  cache_dir=tmp_path / "c")
     assert sorted({k[2] for k in table(out)}) == labels
+
+
+def test_a_latitude_longitude_grid_mapping_and_time_last_give_the_same_values(
+        ref, bordeaux, lonlat_values, tmp_path):
+    import xarray as xr
+
+    plain = gv.lonlat_netcdf(tmp_path / "plain.nc", lonlat_values)
+    with xr.open_dataset(plain) as ds:
+        cordex = ds.load()
+    cordex["crs"] = xr.DataArray(np.int32(0), attrs={"grid_mapping_name": "latitude_longitude"})
+    cordex["tg"] = cordex["tg"].transpose("latitude", "longitude", "time")
+    cordex["tg"].attrs["grid_mapping"] = "crs"
+    cordex.to_netcdf(tmp_path / "cordex.nc", engine="h5netcdf")
+    profile = detect_grid_profile(tmp_path / "cordex.nc")
+    assert profile.crs == "EPSG:4326" and profile.variable_names() == ["tg"]
+    outs = []
+    for src in (plain, tmp_path / "cordex.nc"):
+        out = tmp_path / f"{src.stem}.csv"
+        extract_grid(src, bordeaux, out, referential=ref, cache_dir=tmp_path / "c")
+        outs.append(table(out))
+    assert outs[0] == outs[1]
