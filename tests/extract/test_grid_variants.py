@@ -249,3 +249,26 @@ def test_a_latitude_longitude_grid_mapping_and_time_last_give_the_same_values(
         extract_grid(src, bordeaux, out, referential=ref, cache_dir=tmp_path / "c")
         outs.append(table(out))
     assert outs[0] == outs[1]
+
+
+def test_a_crs_contradicted_by_the_2d_lat_lon_is_refused(tmp_path):
+    from ckanext.dataclic.extract.grid.profile import GridOverrides
+
+    nc = gf.drias_netcdf(tmp_path / "sans_crs.nc", with_crs=False, times=1)
+    # The right CRS agrees with the file's own 2-D lat/lon…
+    profile = detect_grid_profile(nc, GridOverrides(crs="EPSG:27572"))
+    assert "2-D latitude/longitude agree with the grid" in profile.notes
+    # …a wrong one would place every commune on the wrong cells: refused, naming why.
+    with pytest.raises(ExtractionError) as err:
+        detect_grid_profile(nc, GridOverrides(crs="EPSG:2154"))
+    assert "2-D lat/lon" in str(err.value) and "do not match" in str(err.value)
+
+
+def test_cells_without_any_coordinate_are_not_guessed(tmp_path):
+    import xarray as xr
+
+    xr.Dataset({"t": (("y", "x"), np.ones((12, 10)))}).to_netcdf(tmp_path / "bare.nc",
+                                                                 engine="h5netcdf")
+    with pytest.raises(ExtractionError) as err:
+        detect_grid_profile(tmp_path / "bare.nc")
+    assert "cannot be georeferenced" in str(err.value)

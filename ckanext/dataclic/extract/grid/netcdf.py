@@ -283,6 +283,16 @@ def detect_netcdf(path: Path, ov: GridOverrides) -> GridProfile:
             raise ExtractionError(N_("The {x}/{y} axes of {file} are not regular: a grid "
                                      "with a missing column or row cannot be georeferenced"),
                                   x=x_dim, y=y_dim, file=path.name)
+        from .crosscheck import check_2d_lonlat
+
+        if check_2d_lonlat(ds, x_dim, y_dim, xs, ys, grid, path.name):
+            notes.append("2-D latitude/longitude agree with the grid")
+        elif base is not None and y_dim not in ds.variables and (
+                ds.sizes[x_dim], ds.sizes[y_dim]) != (SAFRAN.nx, SAFRAN.ny):
+            raise ExtractionError(
+                N_("{x}/{y} of {file} have no coordinates and no 2-D latitude/longitude, "
+                   "and the grid is not the whole SAFRAN grid: it cannot be georeferenced; "
+                   "add the coordinates to the file"), x=x_dim, y=y_dim, file=path.name)
         if south_up:
             notes.append(f"{y_dim} runs south to north; read north-up")
         dims: dict[str, list[str]] = {}
