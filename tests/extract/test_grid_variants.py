@@ -254,10 +254,19 @@ def test_a_latitude_longitude_grid_mapping_and_time_last_give_the_same_values(
 def test_a_crs_contradicted_by_the_2d_lat_lon_is_refused(tmp_path):
     from ckanext.dataclic.extract.grid.profile import GridOverrides
 
+    import xarray as xr
+
     nc = gf.drias_netcdf(tmp_path / "sans_crs.nc", with_crs=False, times=1)
-    # The right CRS agrees with the file's own 2-D lat/lon…
-    profile = detect_grid_profile(nc, GridOverrides(crs="EPSG:27572"))
-    assert "2-D latitude/longitude agree with the grid" in profile.notes
+    # The right CRS agrees with the file's own 2-D lat/lon, even when some masked cells
+    # hold 0/0 instead of their position…
+    with xr.open_dataset(nc) as ds:
+        holed = ds.load()
+    holed["lat"][:, :5] = 0.0
+    holed["lon"][:, :5] = 0.0
+    holed.to_netcdf(tmp_path / "holed.nc", engine="h5netcdf")
+    for path in (nc, tmp_path / "holed.nc"):
+        profile = detect_grid_profile(path, GridOverrides(crs="EPSG:27572"))
+        assert "2-D latitude/longitude agree with the grid" in profile.notes
     # …a wrong one would place every commune on the wrong cells: refused, naming why.
     with pytest.raises(ExtractionError) as err:
         detect_grid_profile(nc, GridOverrides(crs="EPSG:2154"))
