@@ -281,3 +281,23 @@ def test_cells_without_any_coordinate_are_not_guessed(tmp_path):
     with pytest.raises(ExtractionError) as err:
         detect_grid_profile(tmp_path / "bare.nc")
     assert "cannot be georeferenced" in str(err.value)
+
+
+def test_broken_grid_files_are_named_clearly(ref, bordeaux, tmp_path):
+    import xarray as xr
+
+    (tmp_path / "text.nc").write_text("not a grid\n", encoding="utf-8")
+    xr.Dataset({"t": (("lat", "lon"), np.ones((1, 4)))},
+               coords={"lat": [44.8], "lon": [-0.7, -0.6, -0.5, -0.4]}).to_netcdf(
+        tmp_path / "one_row.nc", engine="h5netcdf")
+    full = gv.lonlat_netcdf(tmp_path / "full.nc", gv.lonlat_values())
+    (tmp_path / "truncated.nc").write_bytes(full.read_bytes()[:3000])
+    for name, words in (("text.nc", "is not a NetCDF file"),
+                        ("one_row.nc", "single cell along lat"),
+                        ("truncated.nc", "Cannot read truncated.nc as NetCDF")):
+        out = tmp_path / f"{name}.csv"
+        with pytest.raises(ExtractionError) as err:
+            extract_grid(tmp_path / name, bordeaux, out, referential=ref,
+                         cache_dir=tmp_path / "c")
+        assert words in str(err.value)
+        assert not out.exists() and not list(tmp_path.glob(f"*{name}*.tmp*"))

@@ -38,6 +38,11 @@ def _open(path: Path, decode_times: bool) -> Any:
 
 @contextmanager
 def open_netcdf(path: Path) -> Iterator[Any]:
+    with open(path, "rb") as stream:
+        magic = stream.read(8)
+    if not magic.startswith((b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF")):
+        raise ExtractionError(N_("{file} is not a NetCDF file (neither NetCDF-3 nor "
+                                 "NetCDF-4/HDF5)"), file=path.name)
     try:
         ds = _open(path, decode_times=True)
     except (ValueError, TypeError):
@@ -278,6 +283,11 @@ def detect_netcdf(path: Path, ov: GridOverrides) -> GridProfile:
                               "grid: --crs EPSG:27572)")
             raise ExtractionError(template, file=path.name, reason=crs_source, x=x_dim,
                                   y=y_dim, translated_values=("reason",))
+        single = [d for d, n in ((x_dim, xs.size), (y_dim, ys.size)) if n < 2]
+        if single:
+            raise ExtractionError(N_("{file} has a single cell along {dim}: the cell size "
+                                     "cannot be known, so the grid cannot be georeferenced"),
+                                  file=path.name, dim=single[0])
         grid = GridSpec.from_centres(crs, xs, ys)
         if grid is None:
             raise ExtractionError(N_("The {x}/{y} axes of {file} are not regular: a grid "
