@@ -252,9 +252,9 @@ def test_a_latitude_longitude_grid_mapping_and_time_last_give_the_same_values(
 
 
 def test_a_crs_contradicted_by_the_2d_lat_lon_is_refused(tmp_path):
-    from ckanext.dataclic.extract.grid.profile import GridOverrides
-
     import xarray as xr
+
+    from ckanext.dataclic.extract.grid.profile import GridOverrides
 
     nc = gf.drias_netcdf(tmp_path / "sans_crs.nc", with_crs=False, times=1)
     # The right CRS agrees with the file's own 2-D lat/lon, even when some masked cells
@@ -301,3 +301,31 @@ def test_broken_grid_files_are_named_clearly(ref, bordeaux, tmp_path):
                          cache_dir=tmp_path / "c")
         assert words in str(err.value)
         assert not out.exists() and not list(tmp_path.glob(f"*{name}*.tmp*"))
+
+
+def test_a_cut_of_a_0_360_product_across_greenwich(ref, bordeaux, tmp_path):
+    """Longitudes 358.55 … 359.95, 0.05 … (a rolled or index-cut 0..360 file), with 2-D
+    lat/lon: the same values as the -180..180 file."""
+    import xarray as xr
+
+    values = gv.lonlat_values()
+    plain = gv.lonlat_netcdf(tmp_path / "plain.nc", values)
+    with xr.open_dataset(plain) as ds:
+        wrapped = ds.load()
+    wrapped = wrapped.assign_coords(longitude=wrapped.longitude % 360.0)
+    lon2, lat2 = np.meshgrid(wrapped.longitude.values, wrapped.latitude.values)
+    wrapped["lon"] = (("latitude", "longitude"), lon2)
+    wrapped["lat"] = (("latitude", "longitude"), lat2)
+    assert wrapped.longitude.values[0] > 358 and wrapped.longitude.values[-1] < 1
+    wrapped.to_netcdf(tmp_path / "wrapped.nc", engine="h5netcdf")
+    profile = detect_grid_profile(tmp_path / "wrapped.nc")
+    assert "2-D latitude/longitude agree with the grid" in profile.notes
+    outs = []
+    for src in (plain, tmp_path / "wrapped.nc"):
+        out = tmp_path / f"{src.stem}.csv"
+        extract_grid(src, bordeaux, out, referential=ref, cache_dir=tmp_path / "c")
+        outs.append(table(out))
+    assert outs[0].keys() == outs[1].keys()
+    for key, value in outs[0].items():  # the axis went through % 360: last-digit noise
+        other = outs[1][key]
+        assert value == other or math.isclose(float(value), float(other), rel_tol=1e-9), key

@@ -43,16 +43,15 @@ def check_2d_lonlat(ds: Any, x_dim: str, y_dim: str, xs: Any, ys: Any, grid: Any
     ok = np.isfinite(lat_v) & np.isfinite(lon_v) & (np.abs(lat_v) <= 90)
     if not ok.any():
         return False
-    if grid.crs == "EPSG:4326":
-        x, y = lon_v, lat_v
-        if grid.x_max > 180:  # a 0..360 grid: its longitudes are given either way
-            x = np.where(x < grid.x_min, x + 360.0, x)
+    cx = np.broadcast_to(np.asarray(xs, dtype=np.float64)[::step][None, :], lat_v.shape)
+    cy = np.broadcast_to(np.asarray(ys, dtype=np.float64)[::step][:, None], lat_v.shape)
+    if grid.crs == "EPSG:4326":  # longitudes compared modulo 360 (0..360 or -180..180)
+        dx, y = (lon_v - cx + 180.0) % 360.0 - 180.0, lat_v
     else:
         x, y = transformer("EPSG:4326", grid.crs).transform(lon_v, lat_v)
-    cx = np.broadcast_to(np.asarray(xs, dtype=np.float64)[::step][None, :], x.shape)
-    cy = np.broadcast_to(np.asarray(ys, dtype=np.float64)[::step][:, None], y.shape)
+        dx = np.asarray(x) - cx
     with np.errstate(invalid="ignore"):
-        off = np.maximum(np.abs(np.asarray(x) - cx) / grid.dx, np.abs(np.asarray(y) - cy) / grid.dy)
+        off = np.maximum(np.abs(dx) / grid.dx, np.abs(np.asarray(y) - cy) / grid.dy)
     # The typical offset: a few bad points (0/0 or fill values on masked cells) are
     # ignored; a misread CRS, unit or index base moves every cell.
     worst = float(np.nanmedian(off[ok])) if np.isfinite(off[ok]).any() else float("inf")

@@ -289,6 +289,13 @@ def detect_netcdf(path: Path, ov: GridOverrides) -> GridProfile:
                                      "cannot be known, so the grid cannot be georeferenced"),
                                   file=path.name, dim=single[0])
         grid = GridSpec.from_centres(crs, xs, ys)
+        if grid is None and crs == "EPSG:4326":
+            # A regional cut of a 0..360 product across Greenwich (350 … 359.9, 0 … 10)
+            wrapped = (xs + 180.0) % 360.0 - 180.0
+            grid = GridSpec.from_centres(crs, wrapped, ys)
+            if grid is not None:
+                xs = wrapped
+                notes.append(f"{x_dim} wraps past 360°; read as -180..180")
         if grid is None:
             raise ExtractionError(N_("The {x}/{y} axes of {file} are not regular: a grid "
                                      "with a missing column or row cannot be georeferenced"),
