@@ -329,3 +329,20 @@ def test_a_cut_of_a_0_360_product_across_greenwich(ref, bordeaux, tmp_path):
     for key, value in outs[0].items():  # the axis went through % 360: last-digit noise
         other = outs[1][key]
         assert value == other or math.isclose(float(value), float(other), rel_tol=1e-9), key
+
+
+@pytest.mark.parametrize("delimiter", ["\t", ","])
+def test_drias_text_resaved_by_a_spreadsheet_with_tabs_or_commas(ref, bordeaux, tmp_path,
+                                                                 delimiter):
+    plain = gf.drias_text(tmp_path / "plain.txt")
+    lines = plain.read_text(encoding="utf-8").splitlines()
+    resaved = [line if line.startswith("#") else line.replace(";", delimiter)
+               for line in lines]
+    other = tmp_path / "resaved.csv"
+    other.write_text("\n".join(resaved) + "\n", encoding="utf-8")
+    outs = []
+    for src in (plain, other):
+        out = tmp_path / f"{src.stem}.out.csv"
+        extract_grid(src, bordeaux, out, referential=ref, cache_dir=tmp_path / "c")
+        outs.append(table(out))
+    assert outs[0] == outs[1]
