@@ -81,6 +81,16 @@ def test_load_is_idempotent_and_switches_the_active_vintage(cli):
     assert shapely.equals(bm.geometry, shapely.union_all([stored[c] for c in bm.communes]))
     assert fresh._contours is None
     assert shapely.equals(fresh.commune_geometry("33063"), stored["33063"])
+    # The grid coverage-weights cache is keyed on the contours' content, computed in the
+    # database: the same for every process reading them, another once a contour changes.
+    key = fresh.contours_fingerprint()
+    assert fresh._contours is None
+    assert referential_from_db("COG 2026 shared").contours_fingerprint() == key
+    with model.meta.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE dataclic_territory_contour SET wkb = %s WHERE vintage = %s AND code = %s",
+            (shapely.to_wkb(shapely.box(0, 0, 1, 1)), "COG 2026 shared", "33063"))
+    assert referential_from_db("COG 2026 shared").contours_fingerprint() != key
 
 
 @pytest.mark.usefixtures("with_plugins", "territory_tables")

@@ -334,3 +334,46 @@ def test_the_input_size_limit_applies_to_grids(app, indicators, ckan_config, mon
     [message] = body["error"]["resource_id"]
     assert message.startswith("Ce fichier est trop volumineux pour être extrait ici (")
     assert message.endswith("octets, limite 1000)")
+
+
+@pytest.mark.parametrize("layout", ["lon360", "packed"])
+def test_real_world_layouts_through_the_action(app, org, tmp_path, queued_only, layout):
+    """A global 0..360 longitude/latitude file and a packed int16 file with fill values,
+    uploaded as resources, give the independently computed per-commune values."""
+    import shapely
+    from extract import grid_variants as gv
+
+    from ckanext.dataclic.model import active_referential
+
+    ref = active_referential.get()
+    values, decoded = gv.lonlat_values(), {}
+
+    def builder(path):
+        if layout == "lon360":
+            return gv.lonlat_netcdf(path, values, lon_360=True)
+        made, decoded["v"] = gv.packed_netcdf(path)
+        return made
+
+    if layout == "lon360":
+        key, crs, edges = "tg", "EPSG:4326", (0.0, gv.LAT_TOP, gv.STEP)
+        field, shift = gv.ring_360(values), 360.0
+    else:
+        key, crs, shift = "tas", "EPSG:2154", 0.0
+        edges = (gv.L93["x_min"], gv.L93["y_max"], gv.L93["res"])
+    resource = grid_resource(org, tmp_path, builder, f"{layout}.nc")
+    run_jobs()
+    record = call(app, "dataclic_extract", resource_id=resource["id"], perimeter=BORDEAUX,
+                  variables=[key])["result"]
+    done = wait_done(app, record)
+    rows = list(csv.DictReader(io.StringIO(download(app, done).get_data(as_text=True)),
+                               delimiter=";"))
+    first = rows[0]["time"]
+    if layout == "packed":
+        field = decoded["v"]["tas"][0]
+    values_got = {(r["code"], r["statistic"]): r["value"] for r in rows if r["time"] == first}
+    for code in ("33063", "33281"):
+        geom = shapely.affinity.translate(ref.commune_geometry(code), xoff=shift)
+        want = gf.expected_stats(geom, crs, *edges, field)
+        for stat in ("mean", "min", "max", "coverage"):
+            assert math.isclose(float(values_got[(code, stat)]), want[stat], rel_tol=1e-6,
+                                abs_tol=1e-9), (layout, code, stat)

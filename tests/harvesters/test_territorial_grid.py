@@ -248,3 +248,51 @@ def test_a_grid_without_crs_fails_clearly_and_publishes_nothing(server, org, tmp
     message = " ".join(obj["errors"])
     assert "No usable CRS" in message and "Traceback" not in message
     assert set(staging.glob("tmp*")) == before  # no staged or half-written file left
+
+
+@pytest.mark.ckan_config("ckan.locale_default", "fr")
+def test_a_grid_error_is_stored_in_the_portal_language(server, org, tmp_path):
+    nc = gf.drias_netcdf(tmp_path / "no_crs.nc", with_crs=False, times=1)
+    udata_grid_routes(server, {"no_crs.nc": ("netcdf", nc.read_bytes())}, ident="sans-crs")
+    source = make_source(server.url + "/api/1", "dataclic_udata",
+                         {"datasets": ["sans-crs"], "perimeter": BM}, org)
+    obj = run_job(source["id"])["objects"]["sans-crs"]
+    assert obj["status"] == "errored" and not obj["package_id"]
+    message = " ".join(obj["errors"])
+    # The wrapper and the engine's own message, both in French; the values kept.
+    assert "Pas de SCR utilisable dans" in message and "Bordeaux Métropole" in message
+    assert "No usable CRS" not in message and "Traceback" not in message
+
+
+@pytest.mark.filterwarnings("ignore:saving variable LambertParisII")
+def test_grid_crs_of_the_source_georeferences_a_grid_without_crs(server, org, tmp_path):
+    nc = gf.drias_netcdf(tmp_path / "no_crs.nc", with_crs=False, times=2)
+    udata_grid_routes(server, {"tasmax_sans_crs.nc": ("netcdf", nc.read_bytes())},
+                      ident="sans-crs")
+    source = make_source(server.url + "/api/1", "dataclic_udata",
+                         {"datasets": ["sans-crs"], "perimeter": BM,
+                          "grid_crs": "EPSG:27572"}, org)
+    assert json.loads(source["config"])["grid_crs"] == "EPSG:27572"
+    report = run_job(source["id"])
+    assert statuses(report) == {"sans-crs": "added"}, report
+    dataset = show(report["objects"]["sans-crs"]["package_id"])
+    assert extras(dataset)["dataclic_grid_crs"] == "EPSG:27572"
+    rows = long_csv(grid_resources(dataset)["CSV"])
+    times = sorted({r["time"] for r in rows})
+    for code in ("33063", "33281"):
+        check_mean(rows, code, "tasmaxAdjust", "time", times[1],
+                   north_up(gf.safran_field(1)))
+
+
+@pytest.mark.parametrize("value", ["EPSG:999999", "pas un SCR", True, ""])
+def test_a_bad_grid_crs_is_refused_on_save_in_the_user_language(app, org, value):
+    from ckan.plugins import toolkit
+
+    # Saved from a French page (/fr/harvest/new): the error is in French.
+    with app.flask_app.test_request_context("/fr/harvest/new",
+                                            environ_overrides={"CKAN_LANG": "fr"}), \
+            pytest.raises(toolkit.ValidationError) as err:
+        make_source("https://www.data.gouv.fr/api/1", "dataclic_udata",
+                    {"datasets": ["x"], "perimeter": BM, "grid_crs": value}, org)
+    text = json.dumps(err.value.error_dict, ensure_ascii=False)
+    assert "grid_crs" in text and "système de coordonnées" in text

@@ -69,7 +69,7 @@ def cut_grid(
         try:
             profile = detect_grid_profile(source, overrides)
         except ExtractionError as exc:
-            raise CutError(str(exc)) from exc
+            raise CutError(str(exc), exc) from exc
         report = None
         for fmt in outputs:
             target = _temp_path(folder, "." + fmt)
@@ -99,6 +99,16 @@ def cut_grid(
         shutil.rmtree(work, ignore_errors=True)
 
 
+def grid_overrides(config: dict[str, Any]) -> Any:
+    """The grid overrides a harvest source's config asks for (``grid_crs``: the CRS of grids
+    whose file has no usable one), or None."""
+    if not config.get("grid_crs"):
+        return None
+    from ckanext.dataclic.extract.grid.profile import GridOverrides
+
+    return GridOverrides(crs=str(config["grid_crs"]))
+
+
 def safe_stem(name: str) -> str:
     """A file stem of letters, digits, ``_`` and ``-`` from a resource's file name."""
     stem = Path(name).stem
@@ -114,7 +124,7 @@ def _stats(source: Path, perimeter: Any, referential: Any, folder: Path, fmt: st
                             output_format=fmt, profile=profile, delimiter=",",
                             cache_dir=folder / WEIGHTS_FOLDER)
     except ExtractionError as exc:
-        raise CutError(str(exc)) from exc
+        raise CutError(str(exc), exc) from exc
 
 
 def grid_provenance(profile: Any, report: Any) -> dict[str, str]:

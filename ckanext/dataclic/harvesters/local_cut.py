@@ -8,6 +8,7 @@ communes déléguées and arrondissements included); geometries with the perimet
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,16 @@ SUFFIXES = {"csv": ".csv", "geojson": ".geojson", "gpkg": ".gpkg"}
 
 
 class CutError(ValueError):
-    """The staged answer cannot be checked against the perimeter; the message says why."""
+    """The staged answer cannot be checked against the perimeter; the message says why.
+    ``error``: the engine's translatable error, when there is one."""
+
+    def __init__(self, message: str, error: Any = None) -> None:
+        super().__init__(message)
+        self.error = error
+
+    def render(self, translate: Callable[[str], str]) -> str:
+        """The message through ``translate`` (the portal language in a harvest)."""
+        return self.error.render(translate) if self.error is not None else str(self)
 
 
 @dataclass

@@ -195,9 +195,13 @@ def _build(harvester: Any, harvest_object: Any, content: dict[str, Any],
                     part.staged, perimeter, ref, folder, part.outputs, mode=part.mode,
                     overrides=part.overrides)))
             except CutError as exc:
-                raise RemoteError(plan.national_url, tk._(
+                # Stored in the harvest object: in the portal's language, not the worker's.
+                from ckanext.dataclic.portal_language import gettext_default
+
+                raise RemoteError(plan.national_url, gettext_default(
                     "the answer could not be checked against {territory}: {error}"
-                ).format(territory=perimeter.name, error=exc), 200) from exc
+                ).format(territory=perimeter.name, error=exc.render(gettext_default)),
+                    200) from exc
     except BaseException:
         for _part, result in results:
             for path in result.files.values():

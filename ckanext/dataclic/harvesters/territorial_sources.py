@@ -273,6 +273,7 @@ def _udata(harvester: Any, content: dict[str, Any], config: dict[str, Any], sour
         if (maybe_grid or suffix == ".csv") and grid_cut.is_grid(path):
             # a grid by its format, or a CSV that is a DRIAS text export: statistics
             part.outputs, part.mode = grid_cut.GRID_OUTPUTS, None
+            part.overrides = grid_cut.grid_overrides(config)
             part.cutter = partial(grid_cut.cut_grid, name=name)
         elif maybe_grid:  # a text file that is not a DRIAS export
             path.unlink(missing_ok=True)

@@ -23,6 +23,21 @@ def api_base(source_url: str) -> str:
     return api_root(source_url, "api/1")
 
 
+def check_grid_crs(key: str, value: Any) -> str:
+    """The CRS given to grids (territorial harvest) whose file has none usable."""
+    from ckanext.dataclic.extract.errors import ExtractionError
+    from ckanext.dataclic.extract.profile import normalise_crs
+
+    try:
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ExtractionError("not a CRS")
+        return normalise_crs(value)
+    except ExtractionError as exc:
+        raise SourceConfigError(tk._(
+            "'{key}' must be a coordinate reference system such as EPSG:27572, not {value}"
+        ).format(key=key, value=repr(value))) from exc
+
+
 @tk.blanket.config_declarations(declare_harvest_options)
 class UdataHarvester(DataclicHarvester):
     name = "dataclic_udata"
@@ -37,6 +52,7 @@ class UdataHarvester(DataclicHarvester):
         "tag": _text,
         "q": _text,
         "page_size": _positive_int,
+        "grid_crs": check_grid_crs,
     }
 
     def builds_offline(self, config: dict[str, Any]) -> bool:

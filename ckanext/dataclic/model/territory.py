@@ -253,8 +253,18 @@ def referential_from_db(vintage: str) -> Referential:
                     found.update((row.code, g) for row, g in zip(result, geometries))
         return found
 
+    def fingerprint() -> str:
+        """Digest of every code and contour, computed by PostgreSQL (no contour leaves it)."""
+        with _engine().connect() as conn:
+            digest = conn.execute(sa.text(
+                "SELECT md5(string_agg(code || ':' || md5(wkb), ',' ORDER BY code)) "
+                "FROM dataclic_territory_contour WHERE vintage = :vintage"),
+                {"vintage": vintage}).scalar()
+        return f"db:{digest or 'none'}"
+
     return Referential.from_cog_tables(tables, contour_loader=load_contours,
-                                       contour_subset_loader=load_contours_of)
+                                       contour_subset_loader=load_contours_of,
+                                       contour_fingerprint_loader=fingerprint)
 
 
 class ActiveReferential:

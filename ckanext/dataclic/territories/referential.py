@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from .codes import N_, PerimeterError, PerimeterId, normalise_code, parse_perimeter_id, shown
 from .cog_tables import referential_fields
 from .search import SearchIndex, SearchResult, build_search_index
-from .units import AttachedCode, Commune, ContourSource, Epci, ParentRef, Perimeter
+from .units import AttachedCode, Commune, ContourSource, Epci, ParentRef, Perimeter, contours_digest
 
 # Bounds of the in-memory caches: custom commune lists come from users, so the caches must not
 # grow without limit in a long-running web process.
@@ -43,8 +43,12 @@ class Referential:
     # With it, a perimeter's geometry reads its own communes, not every contour of France.
     contour_subset_loader: Callable[[Collection[str]], dict[str, Any]] | None = None
     contour_sources: list[ContourSource] = field(default_factory=list)
+    # Digest of every commune code and contour, computed by the store (see
+    # contours_fingerprint); None: computed here from the loaded contours.
+    contour_fingerprint_loader: Callable[[], str] | None = None
     contours_from_parts: tuple[str, ...] = ()
     _contours: dict[str, Any] | None = field(default=None, repr=False)
+    _contours_fingerprint: str | None = field(default=None, repr=False)
     _geometry_cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _commune_contours: dict[str, Any] = field(default_factory=dict, repr=False)
     _perimeter_cache: dict[str, Perimeter] = field(default_factory=dict, repr=False)
@@ -91,12 +95,14 @@ class Referential:
         *,
         contour_loader: Callable[[], dict[str, Any]] | None = None,
         contour_subset_loader: Callable[[Collection[str]], dict[str, Any]] | None = None,
+        contour_fingerprint_loader: Callable[[], str] | None = None,
     ) -> Referential:
         """Build from the compact tables of ``cog.json.gz`` (see build_referential.py)."""
         return cls(**referential_fields(
             tables, contour_loader=contour_loader,
             contour_subset_loader=contour_subset_loader,
-            embedded_contours=contour_loader is _embedded))
+            embedded_contours=contour_loader is _embedded),
+            contour_fingerprint_loader=contour_fingerprint_loader)
 
     # -- codes ----------------------------------------------------------------------------
 
@@ -276,6 +282,18 @@ class Referential:
                     _remember(self._commune_contours, code, geometry,
                               MAX_CACHED_COMMUNE_CONTOURS)
         return {c: found[c] for c in wanted if c in found}
+
+    def contours_fingerprint(self) -> str:
+        """Identifies the contours' content (codes and geometries), computed once: caches
+        built from them (grid coverage weights) are shared by every process using the same
+        contours, and a reload with other contours gets its own."""
+        if self._contours_fingerprint is None:
+            if self.contour_fingerprint_loader is not None:
+                value = self.contour_fingerprint_loader()
+            else:
+                value = contours_digest(self.contours())
+            self._contours_fingerprint = value
+        return self._contours_fingerprint
 
     def commune_geometry(self, code: str) -> Any | None:
         return self.commune_contours([code]).get(code)

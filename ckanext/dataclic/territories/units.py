@@ -95,3 +95,17 @@ class Perimeter:
 
     def __repr__(self) -> str:
         return f"Perimeter({self.id!r}, {self.name!r}, {len(self.communes)} communes)"
+
+
+def contours_digest(contours: dict[str, Any]) -> str:
+    """Digest of code -> contour (WKB bytes or shapely geometries), in code order."""
+    import hashlib
+
+    import shapely
+
+    digest = hashlib.sha1()
+    for code in sorted(contours):
+        geometry = contours[code]
+        wkb = geometry if isinstance(geometry, bytes) else shapely.to_wkb(geometry)
+        digest.update(code.encode() + b"\0" + hashlib.sha1(wkb).digest())
+    return digest.hexdigest()

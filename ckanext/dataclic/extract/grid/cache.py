@@ -25,7 +25,12 @@ COMMUNES_PER_BATCH = 4000
 
 
 def referential_key(referential: Any) -> str:
-    """Identifies the commune contours of ``referential``."""
+    """Identifies the commune contours of ``referential`` by their content, so every
+    process using the same contours shares the cache and changed contours do not: the
+    embedded data files' fingerprint, else the referential's ``contours_fingerprint()``
+    (a digest of every commune code and contour, computed once per referential; the
+    database-loaded referential has PostgreSQL compute it), else a digest of the contours
+    the object holds."""
     from .. import perimeter_cache
 
     if type(referential).__name__ == "CachedReferential":
@@ -37,11 +42,15 @@ def referential_key(referential: Any) -> str:
             return perimeter_cache.data_fingerprint() or "embedded"
     except ImportError:
         pass
-    sources = [(s.name, s.vintage) for s in getattr(referential, "contour_sources", [])]
-    text = f"{getattr(referential, 'vintage', '')}|{sources}|{id(referential)}"
-    if all(sources) and sources:
-        text = f"{getattr(referential, 'vintage', '')}|{sources}"
-    return "ref-" + hashlib.sha1(text.encode()).hexdigest()[:16]
+    vintage = str(getattr(referential, "vintage", ""))
+    fingerprint = getattr(referential, "contours_fingerprint", None)
+    if callable(fingerprint):
+        content = str(fingerprint())
+    else:
+        from ckanext.dataclic.territories.units import contours_digest
+
+        content = contours_digest(getattr(referential, "commune_wkb", {}) or {})
+    return "ref-" + hashlib.sha1(f"{vintage}|{content}".encode()).hexdigest()[:16]
 
 
 class WeightStore:
@@ -119,9 +128,20 @@ class WeightStore:
             invalid = ~shapely.is_valid(arr)
             if invalid.any():
                 arr[invalid] = shapely.make_valid(arr[invalid])
-            parts.append(coverage_matrix(self.grid, arr))
+            parts.append(self._coverage(arr))
             areas.append(shapely.area(arr))
         return sparse.vstack(parts, format="csr"), np.concatenate(areas)
+
+    def _coverage(self, geoms: Any) -> Any:
+        """Coverage rows; a longitude/latitude grid stored 0..360 (global files) also gets
+        the communes shifted by +360°, so those west of Greenwich land on their cells."""
+        import shapely
+
+        matrix = coverage_matrix(self.grid, geoms)
+        if self.grid.crs == "EPSG:4326" and self.grid.x_max > 180.0:
+            matrix = matrix + coverage_matrix(self.grid,
+                                              shapely.transform(geoms, lambda c: c + (360, 0)))
+        return matrix
 
     def _save(self) -> None:
         import numpy as np

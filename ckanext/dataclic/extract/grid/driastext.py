@@ -36,6 +36,15 @@ def _number(text: str) -> float:
     return float(text)
 
 
+def _delimiter(line: str) -> str | None:
+    """The header's delimiter: ``;`` as DRIAS writes it, or tab / ``,`` after a spreadsheet."""
+    for delimiter in (";", "\t", ","):
+        cells = [c.strip().lower() for c in line.split(delimiter)]
+        if cells[:3] == ["point", "latitude", "longitude"]:
+            return delimiter
+    return None
+
+
 class DriasTable:
     """The parsed export: header comments, indicators and one array per indicator."""
 
@@ -45,6 +54,7 @@ class DriasTable:
         lines = _lines(path)
         self.comments: list[str] = []
         header: list[str] | None = None
+        delimiter = ";"
         body: list[list[str]] = []
         for line in lines:
             if not line.strip():
@@ -53,16 +63,16 @@ class DriasTable:
                 if line.startswith("#"):
                     self.comments.append(line.lstrip("#").strip())
                     continue
-                cells = [c.strip() for c in line.rstrip().rstrip(";").split(";")]
-                if [c.lower() for c in cells[:3]] != ["point", "latitude", "longitude"]:
+                delimiter = _delimiter(line)
+                if delimiter is None:
                     raise ExtractionError(N_("{file}: expected a 'Point;Latitude;Longitude;"
                                              "Contexte;Période;…' header line"),
                                           file=path.name)
-                header = cells
+                header = [c.strip() for c in line.rstrip().rstrip(delimiter).split(delimiter)]
                 continue
             if line.startswith("#"):
                 continue
-            body.append(line.rstrip().rstrip(";").split(";"))
+            body.append(line.rstrip().rstrip(delimiter).split(delimiter))
         if header is None or len(header) < 6 or not body:
             raise ExtractionError(N_("{file}: no DRIAS indicator rows found"), file=path.name)
         self.indicators = header[5:]

@@ -59,7 +59,8 @@ class GridReport:
                                                  not self.weights_computed else
                                                  f"computed for {self.weights_computed} communes"))
         if self.communes_without_value:
-            lines.append(f"communes outside the grid: {len(self.communes_without_value)} "
+            lines.append(f"communes without value (outside the grid or on cells without "
+                         f"value only): {len(self.communes_without_value)} "
                          f"({', '.join(self.communes_without_value[:5])})")
         lines.extend(f"warning: {w}" for w in self.warnings)
         lines.append(f"elapsed: {self.elapsed_s:.2f} s")
@@ -225,9 +226,12 @@ def extract_grid(
         src = SelectedSource(src, chosen, selection)
     try:
         if mode == "stats":
-            report.rows_written, report.layers = _run_stats(
+            report.rows_written, report.layers, with_value = _run_stats(
                 src, profile, perimeter, referential, communes, matrix, areas, per_row,
                 threshold, wide, fmt, tmp, destination, delimiter, progress)
+            # Also the communes whose cells all lack a value (sea, fill values).
+            report.communes_without_value = [c for c, ok in zip(communes, with_value)
+                                             if not ok]
         else:
             report.layers = _run_clip(src, source, profile, per_row, fmt, tmp, variables,
                                       selection)
@@ -251,7 +255,8 @@ def extract_grid(
 def _run_stats(src: Any, profile: GridProfile, perimeter: Any, referential: Any,
                communes: list[str], matrix: Any, areas: Any, per_row: Any,
                threshold: float | None, wide: bool, fmt: str, tmp: Path, destination: Path,
-               delimiter: str, progress: Any) -> tuple[int, int]:
+               delimiter: str, progress: Any) -> tuple[int, int, Any]:
+    """(rows written, layers, per commune: whether some layer has a value)."""
     import numpy as np
     from scipy import sparse
 
@@ -264,20 +269,29 @@ def _run_stats(src: Any, profile: GridProfile, perimeter: Any, referential: Any,
     weights = LocalWeights(all_rows, np.append(areas, areas.sum()), profile.grid.nx)
     stats = statistics(threshold)
     labels = outputs.LayerLabels(profile, profile.variable_names())
-    blocks = iterate_blocks(src, profile, weights, profile.variable_names(), threshold,
-                            progress)
+    with_value = np.zeros(len(communes), dtype=bool)
+
+    def watched(blocks: Any) -> Any:
+        for block in blocks:
+            with_value[:] |= (np.nan_to_num(block.values["coverage"][:-1]) > 0).any(axis=1)
+            yield block
+
+    blocks = watched(iterate_blocks(src, profile, weights, profile.variable_names(),
+                                    threshold, progress))
     if fmt == "csv" and not wide:
         rows = outputs.write_long_csv(tmp, units, labels, stats, blocks, delimiter)
         layers = rows // max(1, len(units) * len(stats))
-        return rows, layers
+        return rows, layers, with_value
     names, columns = outputs.wide_table(units, labels, stats, blocks)
     layers = len(names) // len(stats)
     if fmt == "csv":
-        return outputs.write_wide_csv(tmp, units, names, columns, delimiter), layers
+        return (outputs.write_wide_csv(tmp, units, names, columns, delimiter), layers,
+                with_value)
     geoms = _geometries(referential)(communes)
     geoms.append(perimeter.geometry)
     layer = "".join(c if c.isalnum() or c == "_" else "_" for c in destination.stem) or "stats"
-    return outputs.write_features(tmp, fmt, units, geoms, names, columns, layer), layers
+    return (outputs.write_features(tmp, fmt, units, geoms, names, columns, layer), layers,
+            with_value)
 
 
 def _run_clip(src: Any, source: Path, profile: GridProfile, per_row: Any, fmt: str,

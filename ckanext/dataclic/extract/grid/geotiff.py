@@ -79,6 +79,11 @@ class GeotiffSource:
         bands = list(range(start + 1, stop + 1))
         block = self.src.read(bands, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
         out = np.ma.filled(block.astype(np.float64), np.nan)
+        # Packed bands (int16 with a GDAL scale/offset): the values the data means.
+        scales = np.array([self.src.scales[b - 1] or 1.0 for b in bands])[:, None, None]
+        offsets = np.array([self.src.offsets[b - 1] or 0.0 for b in bands])[:, None, None]
+        if (scales != 1.0).any() or (offsets != 0.0).any():
+            out = out * scales + offsets
         if self.profile.y_south_up:
             out = out[:, ::-1, :]
         return out

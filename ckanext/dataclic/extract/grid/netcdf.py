@@ -8,6 +8,7 @@ read by neither GDAL nor pyproj. It is EPSG:27572.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,15 +26,28 @@ UNIT_FACTORS = {"m": 1.0, "meter": 1.0, "meters": 1.0, "metre": 1.0, "metres": 1
                 "km": 1000.0, "hm": 100.0}
 
 
-@contextmanager
-def open_netcdf(path: Path) -> Iterator[Any]:
+def _open(path: Path, decode_times: bool) -> Any:
+    """xarray's dataset, quietly: packed variables with both a _FillValue and another
+    missing_value are decoded (both masked) without a warning on the console."""
     import xarray as xr
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", xr.SerializationWarning)
+        return xr.open_dataset(path, decode_times=decode_times)
+
+
+@contextmanager
+def open_netcdf(path: Path) -> Iterator[Any]:
+    with open(path, "rb") as stream:
+        magic = stream.read(8)
+    if not magic.startswith((b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF")):
+        raise ExtractionError(N_("{file} is not a NetCDF file (neither NetCDF-3 nor "
+                                 "NetCDF-4/HDF5)"), file=path.name)
     try:
-        ds = xr.open_dataset(path, decode_times=True)
+        ds = _open(path, decode_times=True)
     except (ValueError, TypeError):
         try:  # an undecodable calendar: keep raw times
-            ds = xr.open_dataset(path, decode_times=False)
+            ds = _open(path, decode_times=False)
         except Exception as exc:
             raise ExtractionError(N_("Cannot read {file} as NetCDF: {reason}"), file=path.name,
                                   reason=exc) from exc
@@ -64,13 +78,31 @@ def _axis_dim(ds: Any, names: tuple[str, ...], standard: tuple[str, ...], axis: 
     return None
 
 
+ROTATED_STANDARD = ("grid_longitude", "grid_latitude")
+
+
+def _is_rotated(ds: Any, dim: str) -> bool:
+    """Rotated-pole coordinates (EURO-CORDEX rlon/rlat): degrees, but not longitude/latitude."""
+    attrs = ds[dim].attrs if dim in ds.variables else {}
+    return dim in ("rlon", "rlat") or attrs.get("standard_name") in ROTATED_STANDARD
+
+
 def _is_lonlat(ds: Any, dim: str) -> bool:
-    if dim not in ds.variables:
+    if dim not in ds.variables or _is_rotated(ds, dim):
         return False
     attrs = ds[dim].attrs
     units = str(attrs.get("units", "")).lower()
-    return attrs.get("standard_name") in ("longitude", "latitude") or units.startswith(
-        ("degree", "degrees_"))
+    if attrs.get("standard_name") in ("longitude", "latitude") or units.startswith(
+            ("degree", "degrees_")):
+        return True
+    if units or dim.lower() not in ("lon", "longitude", "lat", "latitude"):
+        return False
+    # Named lon/lat without units (files written by hand): degrees when they fit.
+    import numpy as np
+
+    values = np.asarray(ds[dim].values, dtype=np.float64)
+    limit = 90.0 if dim.lower().startswith("lat") else 360.0
+    return bool(values.size and np.nanmin(values) >= -limit and np.nanmax(values) <= limit)
 
 
 def _grid_mapping_crs(ds: Any, data_vars: list[str]) -> tuple[str | None, str]:
@@ -111,6 +143,8 @@ def _grid_mapping_crs(ds: Any, data_vars: list[str]) -> tuple[str | None, str]:
 
                 crs = CRS.from_cf(attrs)
                 epsg_code = crs.to_epsg()
+                if gm_name == "latitude_longitude" and not epsg_code:
+                    epsg_code = 4326  # model lat/lon (often a sphere): WGS84 coordinates
                 return (f"EPSG:{epsg_code}" if epsg_code else crs.to_wkt(),
                         f"grid mapping {name!r} ({gm_name})")
             except Exception:  # noqa: BLE001 - pyproj cannot read it: say so below
@@ -167,6 +201,27 @@ def _south_up(ds: Any, y_dim: str, ys: Any) -> bool:
     return True
 
 
+def month_labels(coord: Any) -> list[str] | None:
+    """Labels of a time axis in whole ``months since`` / ``years since`` a date (monthly and
+    yearly model outputs, which xarray does not decode): ``YYYY-MM`` / ``YYYY``."""
+    import re
+
+    import numpy as np
+
+    units = str(coord.attrs.get("units", "")).strip().lower()
+    match = re.match(r"(months?|years?) since (\d{1,4})-(\d{1,2})", units)
+    if match is None or coord.ndim != 1 or coord.dtype.kind not in "fiu":
+        return None
+    values = np.asarray(coord.values, dtype=np.float64)
+    if not np.all(np.mod(values, 1) == 0):
+        return None
+    year, month = int(match.group(2)), int(match.group(3))
+    if match.group(1).startswith("year"):
+        return [f"{year + int(v):04d}" for v in values]
+    months = (year * 12 + month - 1) + values.astype(np.int64)
+    return [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in months]
+
+
 def detect_netcdf(path: Path, ov: GridOverrides) -> GridProfile:
     import numpy as np
 
@@ -213,6 +268,11 @@ def detect_netcdf(path: Path, ov: GridOverrides) -> GridProfile:
             crs, crs_source = normalise_crs(ov.crs), "given (--crs)"
         if crs is None and _is_lonlat(ds, x_dim) and _is_lonlat(ds, y_dim):
             crs, crs_source = "EPSG:4326", f"{x_dim}/{y_dim} are longitude/latitude"
+        if crs is None and _is_rotated(ds, x_dim):
+            raise ExtractionError(
+                N_("No usable CRS in {file}: {x}/{y} are rotated-pole coordinates but no "
+                   "rotated_latitude_longitude grid_mapping variable gives the pole; add it "
+                   "to the file or pass --crs"), file=path.name, x=x_dim, y=y_dim)
         if crs is None:
             template = N_("No usable CRS in {file}: {reason}, and {x}/{y} are not "
                           "longitude/latitude; pass --crs")
@@ -223,11 +283,33 @@ def detect_netcdf(path: Path, ov: GridOverrides) -> GridProfile:
                               "grid: --crs EPSG:27572)")
             raise ExtractionError(template, file=path.name, reason=crs_source, x=x_dim,
                                   y=y_dim, translated_values=("reason",))
+        single = [d for d, n in ((x_dim, xs.size), (y_dim, ys.size)) if n < 2]
+        if single:
+            raise ExtractionError(N_("{file} has a single cell along {dim}: the cell size "
+                                     "cannot be known, so the grid cannot be georeferenced"),
+                                  file=path.name, dim=single[0])
         grid = GridSpec.from_centres(crs, xs, ys)
+        if grid is None and crs == "EPSG:4326":
+            # A regional cut of a 0..360 product across Greenwich (350 … 359.9, 0 … 10)
+            wrapped = (xs + 180.0) % 360.0 - 180.0
+            grid = GridSpec.from_centres(crs, wrapped, ys)
+            if grid is not None:
+                xs = wrapped
+                notes.append(f"{x_dim} wraps past 360°; read as -180..180")
         if grid is None:
             raise ExtractionError(N_("The {x}/{y} axes of {file} are not regular: a grid "
                                      "with a missing column or row cannot be georeferenced"),
                                   x=x_dim, y=y_dim, file=path.name)
+        from .crosscheck import check_2d_lonlat
+
+        if check_2d_lonlat(ds, x_dim, y_dim, xs, ys, grid, path.name):
+            notes.append("2-D latitude/longitude agree with the grid")
+        elif base is not None and y_dim not in ds.variables and (
+                ds.sizes[x_dim], ds.sizes[y_dim]) != (SAFRAN.nx, SAFRAN.ny):
+            raise ExtractionError(
+                N_("{x}/{y} of {file} have no coordinates and no 2-D latitude/longitude, "
+                   "and the grid is not the whole SAFRAN grid: it cannot be georeferenced; "
+                   "add the coordinates to the file"), x=x_dim, y=y_dim, file=path.name)
         if south_up:
             notes.append(f"{y_dim} runs south to north; read north-up")
         dims: dict[str, list[str]] = {}
@@ -238,7 +320,8 @@ def detect_netcdf(path: Path, ov: GridOverrides) -> GridProfile:
             for dim in lead:
                 if dim not in dims:
                     if dim in ds.variables:
-                        dims[dim] = [format_label(v) for v in np.asarray(ds[dim].values)]
+                        dims[dim] = month_labels(ds[dim]) or [
+                            format_label(v) for v in np.asarray(ds[dim].values)]
                     else:
                         dims[dim] = [str(i) for i in range(ds.sizes[dim])]
             variables.append(GridVariable(name, lead, str(var.attrs.get("units", "")),
@@ -253,10 +336,8 @@ class NetcdfSource:
 
     def __init__(self, path: Path, profile: GridProfile) -> None:
         self.path, self.profile = path, profile
-        import xarray as xr
-
         try:
-            self.ds = xr.open_dataset(path, decode_times=False)
+            self.ds = _open(path, decode_times=False)
         except Exception as exc:
             raise ExtractionError(N_("Cannot read {file} as NetCDF: {reason}"), file=path.name,
                                   reason=exc) from exc

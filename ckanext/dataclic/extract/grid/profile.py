@@ -105,14 +105,15 @@ def grid_format(path: Path) -> str | None:
             head = fh.read(65536)
     except OSError:
         return None
-    if head[:4] in (b"CDF\x01", b"CDF\x02", b"\x89HDF"):
+    if head[:4] in (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF"):
         return "netcdf"
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return "geotiff"
     text = head.decode("latin-1").lower()
     # CKAN keeps uploads without a suffix, and fetched copies as ".data".
     if suffix in (".txt", ".csv", ".data", "") and any(
-            line.strip().replace(" ", "").startswith(TEXT_HEADER) for line in text.splitlines()):
+            line.strip().replace(" ", "").replace("\t", ";").replace(",", ";").startswith(
+                TEXT_HEADER) for line in text.splitlines()):
         return "drias-text"
     return None
 
