@@ -10,6 +10,11 @@
  * A result (download link, report, publish form) always matches the form above it: choosing
  * another territory, selection mode, format or coordinate system removes it at once, and the
  * answers of an extraction started for the previous choice are ignored.
+ *
+ * Gridded resources (data-module-grid="true"): the modes are "stats" and "clip", the format
+ * list follows the chosen mode (data-module-formats-by-mode), and the variables, the labels
+ * of the other dimensions and the threshold (stats only) are sent with the request; ticking
+ * or unticking any of them also removes a shown result.
  */
 ckan.module("dataclic-extract", function ($) {
   "use strict";
@@ -56,7 +61,8 @@ ckan.module("dataclic-extract", function ($) {
   }
 
   return {
-    options: { resourceId: null, bounds: null, departements: null },
+    options: { resourceId: null, bounds: null, departements: null, grid: false,
+               formatsByMode: null },
 
     initialize: function () {
       var el = this.el;
@@ -91,6 +97,10 @@ ckan.module("dataclic-extract", function ($) {
       this.perimeter = this.$input.data("perimeter") || null;
       this.perimeterName = this.perimeter ? this.$input.val() : null;
 
+      this.$formatOptions = el.find(".dataclic-format option").clone();
+      el.find(".dataclic-variable, .dataclic-label").on("change", this._clearResult.bind(this));
+      el.find(".dataclic-threshold").on("input change", this._clearResult.bind(this));
+      this._applyModeFormats();
       this.$input.on("input", this._onInput.bind(this));
       this.$input.on("keydown", this._onKeydown.bind(this));
       this.$input.on("blur", this._onBlur.bind(this));
@@ -430,6 +440,7 @@ ckan.module("dataclic-extract", function ($) {
       };
       var mode = el.find(".dataclic-mode").val();
       if (mode) { request.mode = mode; }
+      if (this.options.grid) { $.extend(request, this._gridChoices(mode)); }
       var crs = el.find(".dataclic-crs");
       if (crs.length && !el.find(".dataclic-crs-field").prop("hidden")) {
         request.out_crs = crs.val();
@@ -437,7 +448,89 @@ ckan.module("dataclic-extract", function ($) {
       return request;
     },
 
+    /* Grids: only the formats of the chosen mode (keeping the chosen one when it fits), and
+     * the threshold for statistics only. */
+    _applyModeFormats: function () {
+      if (!this.options.grid) { return; }
+      var mode = this.el.find(".dataclic-mode").val();
+      var $select = this.el.find(".dataclic-format");
+      var current = $select.val();
+      var fitting = this.$formatOptions.filter(function () {
+        var modes = String($(this).attr("data-modes") || "").split(" ");
+        return !mode || modes.indexOf(mode) >= 0;
+      }).clone();
+      $select.empty().append(fitting);
+      if (fitting.filter(function () { return this.value === current; }).length) {
+        $select.val(current);
+      }
+      this.el.find(".dataclic-threshold-field").prop("hidden", mode !== "stats");
+    },
+
+    /* The variables and labels ticked, and the threshold. Nothing is sent for a choice left
+     * whole (the server's default: everything), so the same choice is the same extraction. */
+    _gridChoices: function (mode) {
+      var el = this.el;
+      var choices = {};
+      var $vars = el.find(".dataclic-variable");
+      var $ticked = $vars.filter(":checked");
+      if ($ticked.length < $vars.length) {
+        choices.variables = $ticked.map(function () { return this.value; }).get();
+      }
+      var used = {};
+      $ticked.each(function () {
+        $.each(String($(this).attr("data-dims") || "").split(" "), function (_i, d) {
+          if (d) { used[d] = true; }
+        });
+      });
+      var labels = {};
+      el.find(".dataclic-dimension").each(function () {
+        var dim = $(this).attr("data-dimension");
+        var $boxes = $(this).find(".dataclic-label");
+        var $kept = $boxes.filter(":checked");
+        if (used[dim] && $kept.length < $boxes.length) {
+          labels[dim] = $kept.map(function () { return this.value; }).get();
+        }
+      });
+      if (!$.isEmptyObject(labels)) { choices.labels = labels; }
+      var $threshold = el.find(".dataclic-threshold");
+      if (mode === "stats" && $threshold.length && $threshold.val() !== "") {
+        choices.threshold = Number($threshold.val());
+      }
+      return choices;
+    },
+
+    /* A message when the grid choices cannot make an extraction, else null. */
+    _gridProblem: function () {
+      var el = this.el;
+      var self = this;
+      var $ticked = el.find(".dataclic-variable:checked");
+      if (!$ticked.length) { return { message: this.t("grid_choose_variable"), focus: el.find(".dataclic-variable").first() }; }
+      var used = {};
+      $ticked.each(function () {
+        $.each(String($(this).attr("data-dims") || "").split(" "), function (_i, d) {
+          if (d) { used[d] = true; }
+        });
+      });
+      var problem = null;
+      el.find(".dataclic-dimension").each(function () {
+        var dim = $(this).attr("data-dimension");
+        if (!problem && used[dim] && !$(this).find(".dataclic-label:checked").length) {
+          problem = { message: self.t("grid_choose_label", { dimension: dim }),
+                      focus: $(this).find(".dataclic-label").first() };
+        }
+      });
+      if (problem) { return problem; }
+      var threshold = el.find(".dataclic-threshold").get(0);
+      if (threshold && el.find(".dataclic-mode").val() === "stats" &&
+          ((threshold.validity && threshold.validity.badInput) ||
+           (threshold.value !== "" && !isFinite(Number(threshold.value))))) {
+        return { message: this.t("grid_bad_threshold"), focus: $(threshold) };
+      }
+      return null;
+    },
+
     _onModeChange: function () {
+      this._applyModeFormats();
       this._clearResult();
       if (this.perimeter) { this._preview(); }
     },
@@ -520,6 +613,12 @@ ckan.module("dataclic-extract", function ($) {
         this.$input.trigger("focus");
         return;
       }
+      var problem = this.options.grid ? this._gridProblem() : null;
+      if (problem) {
+        this._showError(problem.message, false);
+        problem.focus.trigger("focus");
+        return;
+      }
       this._startExtraction(this._request());
     },
 
@@ -595,6 +694,10 @@ ckan.module("dataclic-extract", function ($) {
       var $report = this.$result.find(".dataclic-report").empty();
       var report = record.report || {};
       var n = function (v) { return self.numbers.format(v || 0); };
+      if (report.kind === "grid" || this.options.grid) {
+        this._gridSummary(record, $report);
+        return;
+      }
       $("<li>").text(this.t("rows_kept", { count: n(report.rows_kept) })).appendTo($report);
       if (report.rows_read) {
         $("<li>").text(this.t("rows_read", { count: n(report.rows_read) })).appendTo($report);
@@ -615,6 +718,12 @@ ckan.module("dataclic-extract", function ($) {
         $("<li>").text(this.t("rows_without_geometry", { count: n(report.rows_without_geometry) }))
           .appendTo($report);
       }
+      this._finishReport(record, $report, this.t("rows_kept", { count: n(report.rows_kept) }));
+    },
+
+    /* The end of every report (date, time), then the result and the publish form appear. */
+    _finishReport: function (record, $report, headline) {
+      var report = record.report || {};
       var finished = this.formatDate(record.finished);
       if (finished) {
         $("<li>").text(this.t("extracted", { date: finished })).appendTo($report);
@@ -626,7 +735,36 @@ ckan.module("dataclic-extract", function ($) {
       this.$result.prop("hidden", false);
       this.$publish.prop("hidden", false);
       this.$publish.find(".dataclic-published").empty();
-      this._announce(this.t("done") + ". " + this.t("rows_kept", { count: n(report.rows_kept) }));
+      this._announce(this.t("done") + ". " + headline);
+    },
+
+    /* A grid's report: communes, layers, rows written (stats), variables, threshold, and
+     * the communes the grid does not reach. */
+    _gridSummary: function (record, $report) {
+      var self = this;
+      var report = record.report || {};
+      var n = function (v) { return self.numbers.format(v || 0); };
+      var line = function (text) { $("<li>").text(text).appendTo($report); };
+      var communes = this.t("grid_communes", { count: n(report.communes) });
+      line(communes);
+      line(this.t("grid_layers", { count: n(report.layers) }));
+      if (report.mode !== "clip") {
+        line(this.t("grid_rows", { count: n(report.rows_written) }));
+      }
+      if (report.variables && report.variables.length) {
+        line(this.t("grid_variables", { names: report.variables.join(", ") }));
+      }
+      if (report.threshold !== undefined && report.threshold !== null) {
+        line(this.t("grid_threshold", { value: this.numbers.format(report.threshold) }));
+      }
+      var outside = report.communes_without_value || [];
+      if (outside.length) {
+        line(this.t("grid_outside", { count: n(outside.length),
+                                       codes: outside.slice(0, 10).join(", ") +
+                                              (outside.length > 10 ? "…" : "") },
+                    outside.length));
+      }
+      this._finishReport(record, $report, communes);
     },
 
     _fail: function (reason) {
