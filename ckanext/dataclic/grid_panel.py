@@ -111,7 +111,7 @@ def labels_text(value: str | None) -> list[dict[str, str]]:
         if isinstance(kept, list):
             text = ", ".join(str(k) for k in kept)
         else:
-            text = tk._("all {count}").format(count=kept)
+            text = tk._("all {count} values").format(count=kept)
         lines.append({"dimension": str(dim), "text": text})
     return lines
 
@@ -145,7 +145,6 @@ def grid_panel_strings(plural: Any) -> dict[str, Any]:
         "grid_layers": tk._("Layers: {count}"),
         "grid_rows": tk._("Rows written: {count}"),
         "grid_variables": tk._("Variables: {names}"),
-        "grid_cells": tk._("Grid cells used: {count}"),
         "grid_outside": plural("Commune outside the grid: {codes}",
                                "Communes outside the grid ({count}): {codes}"),
         "grid_threshold": tk._("Threshold: {value}"),
