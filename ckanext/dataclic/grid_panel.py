@@ -104,14 +104,20 @@ def grid_text(value: str | None) -> str:
 
 
 def labels_text(value: str | None) -> list[dict[str, str]]:
-    """The labels kept per dimension ({dimension: [labels] or how many, all kept}) as lines
-    "horizon: H1, H2" / "time: all 365" in the page's language."""
+    """The labels kept per dimension ({dimension: [labels] or {count, first, last}}) as
+    lines "horizon: H1, H2" / "time: 365 values, from 2050-01-01 to 2050-12-31"."""
     lines = []
     for dim, kept in json_dict(value).items():
         if isinstance(kept, list):
             text = ", ".join(str(k) for k in kept)
+        elif isinstance(kept, dict) and not kept.get("first"):
+            text = tk._("{count} values").format(count=kept.get("count", ""))
+        elif isinstance(kept, dict):
+            text = tk._("{count} values, from {first} to {last}").format(
+                count=kept.get("count", ""), first=kept.get("first", ""),
+                last=kept.get("last", ""))
         else:
-            text = tk._("all {count} values").format(count=kept)
+            text = str(kept)
         lines.append({"dimension": str(dim), "text": text})
     return lines
 
@@ -148,4 +154,7 @@ def grid_panel_strings(plural: Any) -> dict[str, Any]:
         "grid_outside": plural("Commune outside the grid: {codes}",
                                "Communes outside the grid ({count}): {codes}"),
         "grid_threshold": tk._("Threshold: {value}"),
+        "grid_preview": plural("{count} commune of {name} will get its values",
+                               "{count} communes of {name} will get their values"),
+        "grid_preview_none": tk._("The grid does not cover this territory"),
     }

@@ -33,9 +33,13 @@ def grid_options(record: dict[str, Any]) -> dict[str, Any]:
             if options.get(k) not in (None, "", [], {})}
 
 
+# More labels than this are summed up as {count, first, last} (a daily file has thousands).
+MAX_LABELS_LISTED = 60
+
+
 def _labels_kept(report: dict[str, Any], options: dict[str, Any]) -> str:
-    """JSON {dimension: [labels kept]} — or the number of labels when all were kept (a daily
-    file has thousands)."""
+    """JSON {dimension: [labels kept]}, or {dimension: {count, first, last}} for long lists,
+    for the dimensions of the variables extracted."""
     chosen = options.get("labels")
     if isinstance(chosen, str):
         chosen = json_dict(chosen)
@@ -43,7 +47,13 @@ def _labels_kept(report: dict[str, Any], options: dict[str, Any]) -> str:
     kept: dict[str, Any] = {}
     for dim, count in (report.get("dimensions") or {}).items():
         labels = chosen.get(dim)
-        kept[dim] = list(labels) if isinstance(labels, list) and labels else count
+        if not isinstance(labels, list) or not labels:
+            kept[dim] = {"count": count}
+        elif len(labels) <= MAX_LABELS_LISTED:
+            kept[dim] = [str(label) for label in labels]
+        else:
+            kept[dim] = {"count": len(labels), "first": str(labels[0]),
+                         "last": str(labels[-1])}
     return json.dumps(kept, ensure_ascii=False) if kept else ""
 
 

@@ -584,6 +584,7 @@ ckan.module("dataclic-extract", function ($) {
           return;   // an answer for an older choice
         }
         var name = p.perimeter_name || self.perimeterName;
+        if (p.source === "grid") { self._gridPreview(p, name); return; }
         if (p.rows_estimate === null || p.rows_estimate === undefined) {
           self.$preview.text(self.t("preview_unknown", { name: name }));
         } else if (p.rows_estimate === 0) {
@@ -601,6 +602,19 @@ ckan.module("dataclic-extract", function ($) {
         if (self.perimeter !== perimeter) { return; }
         if (failure && failure.status === 409) { self._showError(self.describeError(failure), false); }
       });
+    },
+
+    /* A grid's preview: how many communes get values, or that the grid misses the
+     * territory (Download disabled, as for a file that does not cover it). */
+    _gridPreview: function (p, name) {
+      if (p.covered === false) {
+        this.$preview.text(this.t("grid_preview_none")).addClass("text-danger");
+        this._setUncovered(true);
+        this._announce(this.t("grid_preview_none"));
+        return;
+      }
+      this.$preview.removeClass("text-danger").text(this.t("grid_preview",
+        { count: this.numbers.format(p.communes || 0), name: name }, p.communes || 0));
     },
 
     /* Extraction --------------------------------------------------------------------------- */
