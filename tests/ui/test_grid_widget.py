@@ -87,11 +87,19 @@ def untick(browser, panel, css: str, value: str) -> None:
     assert not box.is_selected()
 
 
+def press(browser, element) -> None:
+    """Click ``element`` once it is in the middle of the window (the page is long)."""
+    # Instant: Bootstrap's smooth scrolling would still be moving when the click lands.
+    browser.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element)
+    element.click()
+
+
 def download(browser, panel):
     """Click Download and wait for the result; the download link's URL."""
     from selenium.webdriver.common.by import By
 
-    panel.find_element(By.CSS_SELECTOR, "button.dataclic-download").click()
+    press(browser, panel.find_element(By.CSS_SELECTOR, "button.dataclic-download"))
     link = wait(browser, visible(browser, "a.dataclic-download-link"), "no download link",
                 TIMEOUT)
     return link.get_attribute("href")
@@ -176,9 +184,9 @@ def test_grid_statistics_clip_and_publication_in_a_real_browser(grid_resource, p
                     (code, label, stat, got, want[stat])
 
     # Any other choice removes the result at once (no wait).
-    checkbox(panel, ".dataclic-variable", "NORTR").click()
+    press(browser, checkbox(panel, ".dataclic-variable", "NORTR"))
     assert not panel.find_element(By.CSS_SELECTOR, ".dataclic-result").is_displayed()
-    checkbox(panel, ".dataclic-variable", "NORTR").click()   # unticked again
+    press(browser, checkbox(panel, ".dataclic-variable", "NORTR"))   # unticked again
     href = download(browser, panel)   # the same choice: the cached extraction
     assert panel.find_element(By.CSS_SELECTOR, ".dataclic-result").is_displayed()
 
@@ -187,7 +195,7 @@ def test_grid_statistics_clip_and_publication_in_a_real_browser(grid_resource, p
                    TIMEOUT)
     Select(publish.find_element(By.CSS_SELECTOR, "select.dataclic-org")) \
         .select_by_value(grid_resource["organization"]["id"])
-    publish.find_element(By.CSS_SELECTOR, "button.dataclic-publish-button").click()
+    press(browser, publish.find_element(By.CSS_SELECTOR, "button.dataclic-publish-button"))
     published = wait(browser, visible(browser, "a.dataclic-published-link"), "not published",
                      TIMEOUT)
     name = published.text
@@ -202,7 +210,7 @@ def test_grid_statistics_clip_and_publication_in_a_real_browser(grid_resource, p
     assert float(facts["dataclic_threshold"]) == THRESHOLD
     assert "exact cell-coverage" in facts["dataclic_method"]
     assert facts["dataclic_mode"] == "stats"
-    published.click()
+    press(browser, published)
     box = wait(browser, visible(browser, "section.dataclic-provenance"),
                "the published dataset shows no provenance", TIMEOUT)
     assert "/fr/dataset/" in browser.current_url
