@@ -245,3 +245,83 @@ def test_grid_statistics_clip_and_publication_in_a_real_browser(grid_resource, p
         # Lambert II x of Bordeaux Métropole's cells: a few cells, not the whole grid.
         assert 1 < ds.sizes["x"] < 20 and 1 < ds.sizes["y"] < 20
         assert np.isfinite(ds["NORTX35"].values).any()
+
+
+@pytest.fixture()
+def geotiff_resource(with_plugins, create_with_upload, migrate_db_for, with_test_worker,
+                     tmp_path):
+    migrate_db_for("dataclic")
+    organization = factories.Organization(name="climat-sud-ouest")
+    dataset = factories.Dataset(name="projections-sud-ouest", owner_org=organization["id"])
+    path, grid = gf.north_up_geotiff(tmp_path / "projections.tif")
+    resource = create_with_upload(path.read_bytes(), "projections.tif",
+                                  package_id=dataset["id"], name="Projections", format="GeoTIFF")
+    assert detected_profile(resource["id"])["grid"] is True
+    return {"dataset": dataset, "resource": resource, "grid": grid}
+
+
+def outside(perimeter: str, grid: dict) -> list[str]:
+    """Communes of ``perimeter`` sharing no area with the GeoTIFF's extent (Lambert-93),
+    one polygon at a time with shapely."""
+    import shapely
+    from pyproj import Transformer
+    from shapely.geometry import box
+
+    from ckanext.dataclic.territories import Referential
+
+    referential = Referential.default()
+    to_l93 = Transformer.from_crs("EPSG:4326", "EPSG:2154", always_xy=True)
+    extent = box(grid["x_min"], grid["y_max"] - grid["ny"] * grid["res"],
+                 grid["x_min"] + grid["nx"] * grid["res"], grid["y_max"])
+    codes = []
+    for code in referential.resolve(perimeter).communes:
+        geometry = shapely.transform(referential.commune_geometry(code),
+                                     lambda xy: np.column_stack(to_l93.transform(*xy.T)))
+        if geometry.intersection(extent).area == 0:
+            codes.append(code)
+    return sorted(codes)
+
+
+@pytest.mark.usefixtures("clean_db", "with_plugins")
+def test_grid_panel_in_english_checks_choices_and_names_communes_outside_the_grid(
+        geotiff_resource, portal, browser):
+    """A GeoTIFF over part of the South-West, in English, for an anonymous visitor: nothing
+    starts without a variable; Dordogne's report names its communes the grid misses."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    dataset, resource = geotiff_resource["dataset"], geotiff_resource["resource"]
+    browser.get(f"{portal}/en/dataset/{dataset['name']}/resource/{resource['id']}")
+    panel = ready_panel(browser)
+    mode = Select(panel.find_element(By.CSS_SELECTOR, "select.dataclic-mode"))
+    assert [o.text for o in mode.options] == ["Statistics per commune", "Clip the grid"]
+    variables = panel.find_elements(By.CSS_SELECTOR, ".dataclic-variable")
+    assert len(variables) >= 1 and all(v.is_selected() for v in variables)
+
+    choose(browser, panel, "dordogne", "Dordogne")
+    for box in variables:
+        press(browser, box)
+    press(browser, panel.find_element(By.CSS_SELECTOR, "button.dataclic-download"))
+    error = wait(browser, visible(browser, ".dataclic-error"), "no error without a variable")
+    assert "Choose at least one variable" in error.text
+    assert browser.switch_to.active_element == variables[0]
+    assert not call_action("dataclic_extract_list", resource_id=resource["id"])
+
+    for box in variables:
+        press(browser, box)
+    assert not error.is_displayed(), "a new choice leaves the old error on screen"
+    download(browser, panel)
+    report = panel.find_element(By.CSS_SELECTOR, ".dataclic-report").text
+    missed = outside("departement:24", geotiff_resource["grid"])
+    assert 0 < len(missed) <= 10
+    assert f"Communes: {len(communes_of('departement:24'))}" in report, report
+    prefix = f"Communes outside the grid ({len(missed)}): "
+    lines = [line for line in report.splitlines() if line.startswith(prefix)]
+    assert len(lines) == 1, report
+    assert sorted(lines[0][len(prefix):].split(", ")) == missed
+
+
+def communes_of(perimeter: str) -> list[str]:
+    from ckanext.dataclic.territories import Referential
+
+    return list(Referential.default().resolve(perimeter).communes)
