@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,22 @@ class _ProgressBar:
 def _fail(message: str) -> None:
     click.echo(f"Error: {message}", err=True)
     sys.exit(2)
+
+
+@contextmanager
+def _reporting_errors(bar: _ProgressBar | None = None) -> Iterator[None]:
+    """Every command's handling of bad input: the progress bar ends, the first line of the
+    engine's message goes to stderr, exit status 2."""
+    from .errors import ExtractionError
+
+    try:
+        yield
+    except ExtractionError as exc:
+        if bar is not None:
+            bar.end()
+        _fail(str(exc).splitlines()[0] if str(exc) else "extraction failed")
+    if bar is not None:
+        bar.end()
 
 
 def _slice(text: str | None) -> tuple[int, int] | None:
@@ -129,6 +147,9 @@ def _skip_pandas() -> None:
 
 _grid_options = [
     click.option("--variables", help="Grid variables to use, comma-separated (default all)."),
+    click.option("--labels", "labels", multiple=True, metavar="DIM=LABEL[,LABEL…]",
+                 help="Grid: keep only these labels of a dimension, e.g. horizon=H2,H3 "
+                      "(repeatable; default every label)."),
     click.option("--threshold", type=float,
                  help="Grid stats: also give the share of the area above / below this value."),
     click.option("--wide", is_flag=True,
@@ -151,10 +172,12 @@ def _unhide_pandas() -> None:
 
 def _grid_overrides(**kw: Any) -> Any:
     from .grid.profile import GridOverrides
+    from .grid.selection import parse_labels
 
     names = [v.strip() for v in (kw.get("variables") or "").split(",") if v.strip()]
     return GridOverrides(crs=kw.get("crs"), variables=names or None, x_dim=kw.get("x_dim"),
-                         y_dim=kw.get("y_dim"))
+                         y_dim=kw.get("y_dim"),
+                         labels=parse_labels(kw.get("labels") or ()) or None)
 
 
 def _extract_grid(input_path: Path, perimeter: str, output: Path, mode: str | None,
@@ -166,7 +189,7 @@ def _extract_grid(input_path: Path, perimeter: str, output: Path, mode: str | No
     from .grid.profile import GridProfile, is_grid_file
 
     bar = _ProgressBar()
-    try:
+    with _reporting_errors(bar):
         if not is_grid_file(input_path):
             raise ExtractionError(f"The stats mode needs a grid (NetCDF, GeoTIFF or DRIAS "
                                   f"text); {input_path.name} is not one")
@@ -184,11 +207,10 @@ def _extract_grid(input_path: Path, perimeter: str, output: Path, mode: str | No
                               profile=profile, overrides=_grid_overrides(**kw),
                               threshold=kw.get("threshold"), wide=bool(kw.get("wide")),
                               delimiter=out_delimiter, progress=bar)
-    except ExtractionError as exc:
-        bar.end()
-        _fail(str(exc).splitlines()[0] if str(exc) else "extraction failed")
-        return
-    bar.end()
+    _print_result(result, report_path)
+
+
+def _print_result(result: Any, report_path: Path | None) -> None:
     for line in result.report.summary_lines():
         click.echo(line)
     click.echo(f"written: {result.output}")
@@ -250,7 +272,7 @@ def extract(input_path: Path, perimeter: str, output: Path, mode: str | None,
     from .profile import ExtractionProfile
 
     bar = _ProgressBar()
-    try:
+    with _reporting_errors(bar):
         ref, target = _resolve(perimeter, not no_cache)
         profile = None
         if profile_path is not None:
@@ -264,20 +286,7 @@ def extract(input_path: Path, perimeter: str, output: Path, mode: str | None,
                              overrides=overrides if any(vars(overrides).values()) else None,
                              enrich=enrich, out_crs=out_crs, delimiter=out_delimiter,
                              progress=bar, use_index=not no_index, index_dir=index_dir)
-    except ExtractionError as exc:
-        bar.end()
-        _fail(str(exc).splitlines()[0] if str(exc) else "extraction failed")
-        return
-    bar.end()
-    for line in result.report.summary_lines():
-        click.echo(line)
-    click.echo(f"written: {result.output}")
-    if report_path is not None:
-        try:
-            report_path.write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=2),
-                                   encoding="utf-8")
-        except OSError as exc:
-            _fail(f"Cannot write the report: {exc.strerror}")
+    _print_result(result, report_path)
 
 
 @main.command()
@@ -292,19 +301,13 @@ def index(input_path: Path, index_dir: Path | None, kind: str | None, **kw: Any)
     """Build the code index of a CSV file, so that later extractions read only the rows
     they need. Rebuild it when the file changes (a stale index is ignored)."""
     from .engine import build_index
-    from .errors import ExtractionError
 
     bar = _ProgressBar()
-    try:
+    with _reporting_errors(bar):
         overrides = _overrides(**kw)
         folder, meta = build_index(input_path, referential=_referential(),
                                    overrides=overrides if any(vars(overrides).values())
                                    else None, index_dir=index_dir, progress=bar, kind=kind)
-    except ExtractionError as exc:
-        bar.end()
-        _fail(str(exc))
-        return
-    bar.end()
     click.echo(f"indexed {meta['rows']} rows in {meta['build_s']:.2f} s: {folder}")
 
 
@@ -314,7 +317,6 @@ def index(input_path: Path, index_dir: Path | None, kind: str | None, **kw: Any)
 @_with_grid_options
 def profile(input_path: Path, **kw: Any) -> None:
     """Print the detected extraction profile of INPUT as JSON."""
-    from .errors import ExtractionError
     from .grid.profile import is_grid_file
     from .profile import detect_profile
 
@@ -322,18 +324,12 @@ def profile(input_path: Path, **kw: Any) -> None:
         _unhide_pandas()
         from .grid.profile import detect_grid_profile
 
-        try:
+        with _reporting_errors():
             found_grid = detect_grid_profile(input_path, _grid_overrides(**kw))
-        except ExtractionError as exc:
-            _fail(str(exc))
-            return
         click.echo(found_grid.to_json(indent=2))
         return
-    try:
+    with _reporting_errors():
         found = detect_profile(input_path, _referential(), _overrides(**kw))
-    except ExtractionError as exc:
-        _fail(str(exc))
-        return
     click.echo(found.to_json(indent=2))
 
 

@@ -12,13 +12,17 @@ Sources, tried in this order (the first that answers wins):
    in the file, else an estimate from the rows per département. Geometric modes: 0 (exact)
    when the perimeter's bounding box does not meet the file's extent, else no figure.
 
+For a gridded resource (NetCDF, GeoTIFF, DRIAS text) the answer is instead the number of
+``communes`` of the perimeter and of ``layers`` (variables x dimension labels) from the
+profile, with ``covered`` when the grid's extent meets the perimeter (``source: grid``).
+
 Nothing here reads the data file or fetches a remote one.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from ckanext.dataclic.extraction import service
+from ckanext.dataclic.extraction import grids, service
 from ckanext.dataclic.model import extraction as store
 
 
@@ -120,6 +124,9 @@ def preview(resource: dict[str, Any], perimeter_id: str, mode: str | None) -> di
         return {**answer, "rows_estimate": rows, "exact": exact, "covered": rows != 0,
                 "source": source}
 
+    if grids.is_grid(profile):
+        # A grid: the communes and layers it gives, told from the profile (no data read).
+        return {**answer, **grids.preview(profile, perimeter, mode)}
     rows = _from_cache(resource["id"], perimeter, mode)
     if rows is not None:
         return found(rows, True, "cache")

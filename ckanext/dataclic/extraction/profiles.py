@@ -8,12 +8,16 @@ from typing import Any
 
 import ckan.plugins.toolkit as tk
 
+from ckanext.dataclic.extraction import grids
 from ckanext.dataclic.extraction.records import iso
 from ckanext.dataclic.extraction.settings import (
-    FORMATS,
+    N_,
     TABULAR_FORMATS,
+    VECTOR_FORMATS,
     SourceError,
+    error_detail,
     settings,
+    stored_message,
     translate,
 )
 from ckanext.dataclic.extraction.sources import (
@@ -36,6 +40,8 @@ def referential() -> Any:
 def allowed_modes(profile: dict[str, Any] | None) -> list[str]:
     if not profile:
         return []
+    if grids.is_grid(profile):
+        return list(grids.GRID_MODES)
     modes = []
     if profile.get("code_column"):
         modes.append("filter")
@@ -47,9 +53,19 @@ def allowed_modes(profile: dict[str, Any] | None) -> list[str]:
 def allowed_formats(profile: dict[str, Any] | None) -> list[str]:
     if not profile:
         return []
+    if grids.is_grid(profile):
+        return list(grids.GRID_FORMATS)
     if profile.get("geometry", "none") != "none":
-        return list(FORMATS)
+        return list(VECTOR_FORMATS)
     return list(TABULAR_FORMATS)
+
+
+def formats_by_mode(profile: dict[str, Any] | None) -> dict[str, list[str]]:
+    """The formats each allowed mode can write (every mode: the profile's formats, except
+    for grids: per-commune statistics as tables, clips as grids)."""
+    if grids.is_grid(profile):
+        return grids.formats_by_mode(profile)
+    return {mode: allowed_formats(profile) for mode in allowed_modes(profile)}
 
 
 def detect(resource: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
@@ -64,32 +80,35 @@ def detect(resource: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
             # or corrected with a large file): detect again to compute it.
             and (current["status"] != "detected" or "coverage" in (current["profile"] or {}))):
         return current
-    status, message, found = "detected", None, None
+    status, message, found, detail = "detected", None, None, None
     try:
         path = source_file(resource)
-        profile = detect_profile(path, referential())
-        found = profile.to_dict()
+        if grids.is_grid_path(path):
+            found = grids.detect(path)
+        else:
+            found = detect_profile(path, referential()).to_dict()
         if not allowed_modes(found):
             status = "none"
             message = ("No commune-code column and no geometry were found in this file, so "
                        "it cannot be cut to a territory")
     except (ExtractionError, SourceError) as error:
-        status, message = "error", str(error)
+        status, message, detail = "error", str(error), error_detail(error)
     except Exception:  # a reader library failing on a strange file
         log.exception("Profile detection of resource %s failed", resource["id"])
         status, message = "error", "The file could not be read to detect its profile"
     corrected = False
     if (current is not None and current.get("corrected") and current.get("profile")
-            and found is not None and current["profile"].get("columns") == found.get("columns")):
+            and found is not None and not grids.is_grid(found)
+            and current["profile"].get("columns") == found.get("columns")):
         try:
             engine_profile(current["profile"])
             found, status, message, corrected = current["profile"], "detected", None, True
         except ExtractionError:
             pass
-    if status == "detected" and found is not None:
+    if status == "detected" and found is not None and not grids.is_grid(found):
         found = with_coverage(resource, found)
     store.save_profile(resource["id"], status=status, profile=found, message=message,
-                       content_version=version, corrected=corrected)
+                       content_version=version, corrected=corrected, message_detail=detail)
     return store.get_profile(resource["id"]) or {}
 
 
@@ -135,7 +154,8 @@ def profile_view(resource_id: str, record: dict[str, Any] | None) -> dict[str, A
     if record is None:
         return {"resource_id": resource_id, "status": "pending", "profile": None,
                 "message": tk._("The profile of this resource has not been detected yet"),
-                "modes": [], "formats": [], "geometric": False, "corrected": False}
+                "modes": [], "formats": [], "formats_by_mode": {}, "geometric": False,
+                "grid": False, "corrected": False}
     profile = record.get("profile")
     if profile and profile.get("coverage"):
         from ckanext.dataclic.extract.coverage import public_view
@@ -148,10 +168,14 @@ def profile_view(resource_id: str, record: dict[str, Any] | None) -> dict[str, A
         "resource_id": resource_id,
         "status": record["status"],
         "profile": profile,
-        "message": tk._(message) if message else None,
+        "message": stored_message(message, None if record["status"] == "pending" else
+                                  record.get("message_detail")),
         "modes": allowed_modes(profile) if record["status"] == "detected" else [],
         "formats": allowed_formats(profile) if record["status"] == "detected" else [],
-        "geometric": bool(profile and profile.get("geometry", "none") != "none"),
+        "formats_by_mode": formats_by_mode(profile) if record["status"] == "detected" else {},
+        "geometric": bool(profile and not grids.is_grid(profile)
+                          and profile.get("geometry", "none") != "none"),
+        "grid": grids.is_grid(profile),
         "corrected": bool(record.get("corrected")),
         "updated": iso(record.get("updated")),
     }
@@ -180,8 +204,9 @@ def usable_profile(resource: dict[str, Any]) -> dict[str, Any]:
             raise _invalid("resource_id", "The profile of this resource is still being "
                            "detected; try again in a moment")
     if record["status"] != "detected" or not record.get("profile"):
-        raise _invalid("resource_id", "This resource cannot be extracted: {reason}",
-                       reason=translate(record.get("message") or "no usable profile"))
+        raise _invalid("resource_id", N_("This resource cannot be extracted: {reason}"),
+                       reason=stored_message(record.get("message") or "no usable profile",
+                                             record.get("message_detail")))
     return record
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import ckan.plugins.toolkit as tk
 
-from ckanext.dataclic.extraction.settings import EXTENSIONS, settings
+from ckanext.dataclic.extraction.settings import EXTENSIONS, settings, stored_message
 
 
 def new_id() -> str:
@@ -27,13 +27,19 @@ def slug(text: str) -> str:
 
 def filename_for(resource: dict[str, Any], perimeter_name: str, fmt: str) -> str:
     name = resource.get("name") or Path(resource.get("url") or "").name or resource["id"]
-    stem = re.sub(r"\.(csv|geojson|json|gpkg|zip|shp|parquet|txt|fgb)$", "", name, flags=re.IGNORECASE)
+    stem = re.sub(r"\.(csv|geojson|json|gpkg|zip|shp|parquet|txt|fgb|nc|nc4|tif|tiff)$", "", name, flags=re.IGNORECASE)
     return f"{slug(stem)[:80]}_{slug(perimeter_name)[:60]}.{EXTENSIONS[fmt]}"
 
 
 def cache_key(resource_id: str, version: str, perimeter: str, vintage: str, mode: str,
-              fmt: str, out_crs: str, enrich: bool) -> str:
-    text = json.dumps([resource_id, version, perimeter, vintage, mode, fmt, out_crs, enrich])
+              fmt: str, out_crs: str, enrich: bool,
+              options: dict[str, Any] | None = None) -> str:
+    """The key of identical extractions; ``options`` (grid variables, labels, threshold,
+    wide) are part of it when given."""
+    parts: list[Any] = [resource_id, version, perimeter, vintage, mode, fmt, out_crs, enrich]
+    if options:
+        parts.append(options)
+    text = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -59,6 +65,7 @@ def record_view(record: dict[str, Any], *, cached: bool = False) -> dict[str, An
     if record["status"] == "done":
         percent = 100.0
     report = json.loads(record["report"]) if record.get("report") else None
+    options = json.loads(record["options"]) if record.get("options") else None
     return {
         "id": record["id"],
         "resource_id": record["resource_id"],
@@ -74,7 +81,8 @@ def record_view(record: dict[str, Any], *, cached: bool = False) -> dict[str, An
         "progress": {"done": done, "total": total, "unit": record["progress_unit"],
                      "percent": percent},
         "report": report,
-        "error": tk._(record["error"]) if record.get("error") else None,
+        "options": options,
+        "error": stored_message(record.get("error"), record.get("error_detail")),
         "download_url": download_url(record["id"]) if record["status"] == "done" else None,
         "filename": record.get("filename"),
         "size": record.get("size"),

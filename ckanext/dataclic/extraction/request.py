@@ -2,6 +2,7 @@
 identical extractions, and running it now or in a background job."""
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import ckan.plugins.toolkit as tk
 
-from ckanext.dataclic.extraction import admission
+from ckanext.dataclic.extraction import admission, grids
 from ckanext.dataclic.extraction.profiles import (
     _invalid,
     allowed_formats,
@@ -22,6 +23,7 @@ from ckanext.dataclic.extraction.runner import enqueue, run
 from ckanext.dataclic.extraction.settings import (
     FORMATS,
     MODES,
+    N_,
     RESULT_REMOVED,
     settings,
     translate,
@@ -41,6 +43,19 @@ class ExtractionRequest:
     user_id: str | None = None
     client: str | None = None
     anonymous: bool = False
+    # Grid options (gridded resources only): variables, labels {dimension: [labels]},
+    # threshold (stats), wide (stats in CSV).
+    variables: Any = None
+    labels: Any = None
+    threshold: Any = None
+    wide: Any = False
+
+    def grid_options_given(self) -> list[str]:
+        given = {"variables": self.variables not in (None, "", []),
+                 "labels": self.labels not in (None, "", {}),
+                 "threshold": self.threshold not in (None, ""),
+                 "wide": bool(self.wide) and str(self.wide).lower() not in ("false", "0")}
+        return [name for name, present in given.items() if present]
 
 
 def duration_text(seconds: int) -> str:
@@ -109,7 +124,19 @@ def request_extraction(req: ExtractionRequest, *, inline: bool | None = None
     if mode not in modes:
         raise _invalid("mode", "The {value} mode does not fit this resource; possible "
                        "modes: {accepted}", value=mode, accepted=", ".join(modes))
-    if fmt not in allowed_formats(profile):
+    options = None
+    if grids.is_grid(profile):
+        options = grids.options(profile, mode, fmt, variables=req.variables,
+                                labels=req.labels, threshold=req.threshold, wide=req.wide)
+    elif req.grid_options_given():
+        name = req.grid_options_given()[0]
+        raise _invalid(name, N_("The {value} option only applies to gridded resources "
+                                "(NetCDF, GeoTIFF, DRIAS text)"), value=name)
+    if options is None and fmt in ("netcdf", "geotiff"):
+        raise _invalid("format", N_("The {value} format is for gridded resources; "
+                                    "possible formats: {accepted}"), value=fmt,
+                       accepted=", ".join(allowed_formats(profile)))
+    if options is None and fmt not in allowed_formats(profile):
         raise _invalid("format", "The {value} format needs geometry, which this resource "
                        "does not have; possible formats: {accepted}", value=fmt,
                        accepted=", ".join(allowed_formats(profile)))
@@ -125,7 +152,7 @@ def request_extraction(req: ExtractionRequest, *, inline: bool | None = None
                        "limit {limit})", size=size, limit=limit)
     version = content_version(resource)
     key = cache_key(resource["id"], version, perimeter.id, ref.vintage, mode, fmt, out_crs,
-                    bool(req.enrich))
+                    bool(req.enrich), options)
     existing = store.find_by_cache_key(key)
     if existing is None:
         _admit(req)
@@ -135,10 +162,12 @@ def request_extraction(req: ExtractionRequest, *, inline: bool | None = None
         "package_id": resource["package_id"], "perimeter": perimeter.id,
         "perimeter_name": perimeter.name, "vintage": ref.vintage, "mode": mode,
         "format": fmt, "out_crs": out_crs, "enrich": bool(req.enrich), "status": "queued",
-        "progress_done": 0, "progress_total": size, "progress_unit": "bytes",
+        "progress_done": 0, "progress_total": None if options is not None else size,
+        "progress_unit": "layers" if options is not None else "bytes",
         "filename": filename_for(resource, perimeter.name, fmt),
         "user_id": req.user_id, "client": req.client, "created": created_at,
         "last_access": created_at,
+        "options": json.dumps(options, ensure_ascii=False) if options is not None else None,
     })
     created = record.pop("_created")
     if not created and record["status"] == "done" and not Path(record["path"] or "").is_file():

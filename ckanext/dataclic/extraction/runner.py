@@ -21,7 +21,7 @@ from typing import Any, Self
 import ckan.plugins.toolkit as tk
 from sqlalchemy.exc import SQLAlchemyError
 
-from ckanext.dataclic.extraction import storage
+from ckanext.dataclic.extraction import grids, storage
 from ckanext.dataclic.extraction.indexes import index_dir
 from ckanext.dataclic.extraction.profiles import engine_profile, referential
 from ckanext.dataclic.extraction.records import result_path
@@ -31,6 +31,7 @@ from ckanext.dataclic.extraction.settings import (
     UNEXPECTED,
     WORKER_LOST,
     SourceError,
+    error_detail,
     settings,
 )
 from ckanext.dataclic.extraction.sources import show_resource, source_file
@@ -132,16 +133,20 @@ def run(extraction_id: str) -> dict[str, Any] | None:
             stored = store.get_profile(record["resource_id"])
             if not stored or not stored.get("profile"):
                 raise SourceError("This resource has no extraction profile")
-            profile = engine_profile(stored["profile"])
             ref = referential()
             perimeter = ref.resolve(record["perimeter"])
             path = source_file(resource, owner=extraction_id)
-            beat.total = path.stat().st_size
-            result = extract(path, perimeter, output, referential=ref, mode=record["mode"],
-                             output_format=record["format"], profile=profile,
-                             enrich=record["enrich"], out_crs=record["out_crs"],
-                             progress=beat.progress, index_dir=index_dir(resource["id"]))
-        report = result.report.to_dict()
+            if grids.is_grid(stored["profile"]):  # progress in layers, told by the engine
+                report = grids.run(path, perimeter, output, ref, record, stored["profile"],
+                                   beat.progress)
+            else:
+                beat.total = path.stat().st_size
+                result = extract(path, perimeter, output, referential=ref,
+                                 mode=record["mode"], output_format=record["format"],
+                                 profile=engine_profile(stored["profile"]),
+                                 enrich=record["enrich"], out_crs=record["out_crs"],
+                                 progress=beat.progress, index_dir=index_dir(resource["id"]))
+                report = result.report.to_dict()
         if store.update_extraction(
                 extraction_id, **mine, status="done", finished=store.now(),
                 report=json.dumps(report, ensure_ascii=False), path=str(output),
@@ -151,7 +156,7 @@ def run(extraction_id: str) -> dict[str, Any] | None:
     except (ExtractionError, SourceError, PerimeterError, tk.ObjectNotFound) as error:
         reason = str(error) if not isinstance(error, tk.ObjectNotFound) else \
             "The resource of this extraction was deleted"
-        _fail(extraction_id, attempt, reason, output)
+        _fail(extraction_id, attempt, reason, output, error_detail(error))
     except Exception as error:
         if type(error).__name__ == "JobTimeoutException":  # RQ's job timeout
             _fail(extraction_id, attempt, JOB_TIMED_OUT, output)
@@ -161,10 +166,13 @@ def run(extraction_id: str) -> dict[str, Any] | None:
     return store.get_extraction(extraction_id)
 
 
-def _fail(extraction_id: str, attempt: int, reason: str, output: Path) -> None:
+def _fail(extraction_id: str, attempt: int, reason: str, output: Path,
+          detail: str | None = None) -> None:
+    """Fail the record (``detail``: the engine's template and values, to show the reason
+    in the reader's language) and remove any output."""
     if store.update_extraction(extraction_id, only_if_status=("running",),
                                only_if_attempts=attempt, status="failed", error=reason,
-                               finished=store.now()):
+                               error_detail=detail, finished=store.now()):
         output.unlink(missing_ok=True)
 
 

@@ -10,20 +10,26 @@ from pathlib import Path
 
 import ckan.plugins.toolkit as tk
 
-MODES = ("filter", "intersects", "clip")
-FORMATS = ("csv", "geojson", "gpkg", "shp", "parquet")
+MODES = ("filter", "intersects", "clip", "stats")
+VECTOR_FORMATS = ("csv", "geojson", "gpkg", "shp", "parquet")
 TABULAR_FORMATS = ("csv", "parquet")
+# Gridded resources (NetCDF, GeoTIFF, DRIAS text): per-commune statistics or a clip.
+GRID_FORMATS_BY_MODE = {"stats": ("csv", "geojson", "gpkg"), "clip": ("netcdf", "geotiff")}
+GRID_FORMATS = ("csv", "geojson", "gpkg", "netcdf", "geotiff")
+FORMATS = (*VECTOR_FORMATS, "netcdf", "geotiff")
 EXTENSIONS = {"csv": "csv", "geojson": "geojson", "gpkg": "gpkg", "shp": "zip",
-              "parquet": "parquet"}
+              "parquet": "parquet", "netcdf": "nc", "geotiff": "tif"}
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "geojson": "application/geo+json",
     "gpkg": "application/geopackage+sqlite3",
     "shp": "application/zip",
     "parquet": "application/vnd.apache.parquet",
+    "netcdf": "application/x-netcdf",
+    "geotiff": "image/tiff",
 }
 FORMAT_LABELS = {"csv": "CSV", "geojson": "GeoJSON", "gpkg": "GeoPackage", "shp": "SHP",
-                 "parquet": "Parquet"}
+                 "parquet": "Parquet", "netcdf": "NetCDF", "geotiff": "GeoTIFF"}
 
 
 def N_(message: str) -> str:
@@ -116,3 +122,28 @@ def translate(message: str) -> str:
         return tk._(message)
     except (RuntimeError, TypeError, AttributeError):
         return message
+
+
+def stored_message(message: str | None, detail: str | None) -> str | None:
+    """A message stored in English, in the request's language: from its engine detail (a
+    JSON ``ExtractionError.detail()``: template + values) when there is one."""
+    if detail:
+        import json
+
+        from ckanext.dataclic.extract.errors import render_detail
+
+        try:
+            return render_detail(json.loads(detail), translate)
+        except (ValueError, TypeError, AttributeError):
+            pass
+    return translate(message) if message else None
+
+
+def error_detail(error: BaseException) -> str | None:
+    """What to store beside an engine error's English text to translate it later."""
+    detail = getattr(error, "detail", None)
+    if not callable(detail):
+        return None
+    import json
+
+    return json.dumps(detail(), ensure_ascii=False)

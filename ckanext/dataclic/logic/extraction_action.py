@@ -60,7 +60,9 @@ def dataclic_profile_show(context: dict[str, Any], data_dict: dict[str, Any]) ->
 
     :param resource_id: the resource
     :returns: ``{resource_id, status: pending|detected|none|error, profile, message, modes,
-        formats, geometric, corrected, updated}``
+        formats, formats_by_mode, geometric, grid, corrected, updated}``; for a gridded
+        resource (NetCDF, GeoTIFF, DRIAS text) ``grid`` is true and ``profile`` is the
+        grid's (``kind: grid``, variables, dimensions with their labels, CRS, grid)
     """
     from ckanext.dataclic.extraction import service
     from ckanext.dataclic.model import extraction as store
@@ -165,10 +167,20 @@ def dataclic_extract(context: dict[str, Any], data_dict: dict[str, Any]) -> dict
 
     :param resource_id: the resource
     :param perimeter: ``kind:code`` (``epci:243300316``…)
-    :param mode: ``filter``, ``intersects`` or ``clip`` (default: from the profile)
-    :param format: ``csv`` (default), ``geojson``, ``gpkg``, ``shp`` or ``parquet``
+    :param mode: ``filter``, ``intersects`` or ``clip``; for gridded resources ``stats``
+        or ``clip`` (default: from the profile)
+    :param format: ``csv`` (default), ``geojson``, ``gpkg``, ``shp`` or ``parquet``; for
+        gridded resources ``csv``, ``geojson``, ``gpkg`` (stats), ``netcdf``, ``geotiff``
+        (clip)
     :param out_crs: output CRS (default ``EPSG:4326``)
     :param enrich: add commune, EPCI, département and région columns
+    :param variables: gridded resources: variables to use (a list, or comma-separated);
+        default all
+    :param labels: gridded resources: ``{dimension: [labels]}`` to keep (a JSON object);
+        default every label
+    :param threshold: gridded resources, ``stats`` mode: also the share of the area
+        above / below this number
+    :param wide: gridded resources, ``stats`` mode in CSV: one row per commune
     :returns: an extraction record; ``done`` at once for small uploaded files (or an
         identical cached extraction), else ``queued``. Identical concurrent requests share
         one record.
@@ -184,7 +196,9 @@ def dataclic_extract(context: dict[str, Any], data_dict: dict[str, Any]) -> dict
         resource=resource, perimeter=data["perimeter"], format=data["format"],
         mode=data.get("mode") or None, out_crs=data.get("out_crs") or None,
         enrich=data["enrich"], user_id=getattr(user, "id", None), client=_client(),
-        anonymous=user is None)
+        anonymous=user is None, variables=data_dict.get("variables"),
+        labels=data_dict.get("labels"), threshold=data_dict.get("threshold"),
+        wide=data_dict.get("wide"))
     try:
         record, cached = service.request_extraction(request)
     except service.SourceError as error:

@@ -44,6 +44,11 @@ def extract_schema() -> dict[str, Any]:
         "format": [v("default")("csv"), v("unicode_safe"), plain_text],
         "out_crs": [v("ignore_missing"), v("unicode_safe"), plain_text],
         "enrich": [v("default")(False), v("boolean_validator")],
+        # Grid options: checked against the resource's grid profile (extraction/grids.py).
+        "variables": [v("ignore_missing")],
+        "labels": [v("ignore_missing")],
+        "threshold": [v("ignore_missing")],
+        "wide": [v("ignore_missing")],
     }
 
 

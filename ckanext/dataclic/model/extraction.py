@@ -1,6 +1,6 @@
 """Tables of the CKAN-side extraction: resource profiles, extractions, publications.
 
-Created by ``ckan db upgrade -p dataclic`` (revision ``b2d4f6a8c013``). Rows are plain
+Created by ``ckan db upgrade -p dataclic`` (revisions ``b2d4f6a8c013`` to ``d4f6b8c0e237``). Rows are plain
 dictionaries for the callers; every write is its own short transaction so that background
 jobs, web requests and the CLI see each other's changes at once.
 """
@@ -21,6 +21,7 @@ profile_table = sa.Table(
     sa.Column("status", sa.UnicodeText, nullable=False),  # pending|detected|none|error
     sa.Column("profile", sa.UnicodeText),
     sa.Column("message", sa.UnicodeText),
+    sa.Column("message_detail", sa.UnicodeText),  # JSON engine error detail (translatable)
     sa.Column("content_version", sa.UnicodeText, nullable=False, default=""),
     sa.Column("corrected", sa.Boolean, nullable=False, default=False),
     sa.Column("updated", sa.DateTime, nullable=False),
@@ -58,6 +59,8 @@ extraction_table = sa.Table(
     sa.Column("heartbeat", sa.DateTime),
     sa.Column("last_access", sa.DateTime, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("options", sa.UnicodeText),  # JSON: grid variables, labels, threshold, wide
+    sa.Column("error_detail", sa.UnicodeText),  # JSON engine error detail (translatable)
 )
 
 publication_table = sa.Table(
@@ -113,13 +116,15 @@ def get_profile(resource_id: str) -> dict[str, Any] | None:
 
 
 def save_profile(resource_id: str, *, status: str, profile: dict[str, Any] | None,
-                 message: str | None, content_version: str, corrected: bool = False) -> None:
+                 message: str | None, content_version: str, corrected: bool = False,
+                 message_detail: str | None = None) -> None:
     from sqlalchemy.dialects.postgresql import insert
 
     values = {
         "status": status,
         "profile": json.dumps(profile, ensure_ascii=False) if profile is not None else None,
         "message": message,
+        "message_detail": message_detail,
         "content_version": content_version,
         "corrected": corrected,
         "updated": now(),

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import ExtractionError
+from ..errors import N_, ExtractionError
 from .spec import GridSpec
 from .weights import coverage_matrix
 
@@ -108,7 +108,7 @@ class WeightStore:
         from ..spatial import reproject
 
         if all(g is None for g in geoms):
-            raise ExtractionError("No commune contour is known for this perimeter")
+            raise ExtractionError(N_("No commune contour is known for this perimeter"))
         parts, areas = [], []
         for s in range(0, len(geoms), COMMUNES_PER_BATCH):
             batch = [g if g is not None else shapely.Polygon()

@@ -34,8 +34,10 @@ def _crs_attrs(crs: str) -> dict[str, Any]:
 
 def clip_netcdf_input(path: Path, profile: GridProfile, mask: Any,
                       window: tuple[int, int, int, int], variables: list[str],
-                      destination: Path) -> None:
-    """Subset a NetCDF file with xarray, keeping variables, attributes and grid mapping."""
+                      destination: Path, selection: dict[str, list[int]] | None = None
+                      ) -> None:
+    """Subset a NetCDF file with xarray, keeping variables, attributes and grid mapping
+    (and only the kept labels of the dimensions in ``selection``)."""
     import numpy as np
     import xarray as xr
 
@@ -49,7 +51,7 @@ def clip_netcdf_input(path: Path, profile: GridProfile, mask: Any,
         keep = [n for n in ds.data_vars
                 if n in variables or (xd not in ds[n].dims and yd not in ds[n].dims)
                 or str(n) in ("lat", "lon", "latitude", "longitude")]
-        sub = ds[keep].isel({yd: rows, xd: slice(c0, c1)})
+        sub = ds[keep].isel({yd: rows, xd: slice(c0, c1), **(selection or {})})
         inside = xr.DataArray(file_mask, dims=(yd, xd))
         gm_name = None
         for name in variables:

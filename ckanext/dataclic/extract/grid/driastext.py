@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import ExtractionError
+from ..errors import N_, ExtractionError
 from .profile import GridOverrides, GridProfile, GridVariable
 from .spec import SAFRAN, safran_point_cell
 
@@ -55,15 +55,16 @@ class DriasTable:
                     continue
                 cells = [c.strip() for c in line.rstrip().rstrip(";").split(";")]
                 if [c.lower() for c in cells[:3]] != ["point", "latitude", "longitude"]:
-                    raise ExtractionError(f"{path.name}: expected a 'Point;Latitude;Longitude;"
-                                          "Contexte;Période;…' header line")
+                    raise ExtractionError(N_("{file}: expected a 'Point;Latitude;Longitude;"
+                                             "Contexte;Période;…' header line"),
+                                          file=path.name)
                 header = cells
                 continue
             if line.startswith("#"):
                 continue
             body.append(line.rstrip().rstrip(";").split(";"))
         if header is None or len(header) < 6 or not body:
-            raise ExtractionError(f"{path.name}: no DRIAS indicator rows found")
+            raise ExtractionError(N_("{file}: no DRIAS indicator rows found"), file=path.name)
         self.indicators = header[5:]
         try:
             points = np.array([int(r[0]) for r in body], dtype=np.int64)
@@ -72,10 +73,12 @@ class DriasTable:
             values = np.array([[_number(v) for v in (r[5:] + [""] * len(self.indicators))
                                 [:len(self.indicators)]] for r in body], dtype=np.float64)
         except (ValueError, IndexError) as exc:
-            raise ExtractionError(f"{path.name}: a row is not 'Point;Latitude;Longitude;"
-                                  f"Contexte;Période;values' ({exc})") from exc
+            raise ExtractionError(N_("{file}: a row is not 'Point;Latitude;Longitude;"
+                                     "Contexte;Période;values' ({reason})"),
+                                  file=path.name, reason=exc) from exc
         if points.min() < 0 or points.max() >= SAFRAN.cells:
-            raise ExtractionError(f"{path.name}: point numbers outside the SAFRAN grid")
+            raise ExtractionError(N_("{file}: point numbers outside the SAFRAN grid"),
+                                  file=path.name)
         self._check_points(path, points, lat, lon)
         contexts = [r[3].strip() for r in body]
         periods = [r[4].strip() for r in body]
@@ -104,8 +107,9 @@ class DriasTable:
                         y - (SAFRAN.y_min + (j + 0.5) * SAFRAN.dy))
         if not np.all(dist < MAX_OFFSET_M):
             raise ExtractionError(
-                f"{path.name}: the points' latitude/longitude do not match the SAFRAN 8 km "
-                f"grid (up to {np.nanmax(dist) / 1000:.1f} km off)")
+                N_("{file}: the points' latitude/longitude do not match the SAFRAN 8 km "
+                   "grid (up to {km} km off)"),
+                file=path.name, km=f"{np.nanmax(dist) / 1000:.1f}")
 
     def _units(self) -> dict[str, str]:
         units: dict[str, str] = {}

@@ -6,12 +6,13 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ExtractionError
+from ..errors import N_, ExtractionError
 from .profile import GridOverrides, GridProfile, apply_variable_choice, detect_grid_profile
+from .selection import SelectedSource, apply_selection, label_selection
 
 GRID_MODES = ("stats", "clip")
 STATS_EXTENSIONS = {".csv": "csv", ".txt": "csv", ".geojson": "geojson", ".json": "geojson",
@@ -36,6 +37,7 @@ class GridReport:
     layers: int = 0
     rows_written: int = 0
     threshold: float | None = None
+    labels: dict[str, list[str]] = field(default_factory=dict)  # the labels kept
     weights_cached: bool = False
     weights_computed: int = 0
     method: str = METHOD
@@ -124,8 +126,9 @@ def _commune_name(referential: Any, code: str) -> str:
 def stats_format(destination: Path, output_format: str | None) -> str:
     fmt = (output_format or STATS_EXTENSIONS.get(destination.suffix.lower(), "")).lower()
     if fmt not in ("csv", "geojson", "gpkg"):
-        raise ExtractionError(f"The stats mode writes csv, geojson or gpkg; cannot tell the "
-                              f"format of {destination.name!r} (pass --format)")
+        raise ExtractionError(N_("The stats mode writes csv, geojson or gpkg; cannot tell "
+                                 "the format of {file} (pass --format)"),
+                              file=repr(destination.name))
     return fmt
 
 
@@ -133,8 +136,9 @@ def clip_format(destination: Path, output_format: str | None) -> str:
     fmt = (output_format or CLIP_EXTENSIONS.get(destination.suffix.lower(), "")).lower()
     fmt = {"nc": "netcdf", "tif": "geotiff", "tiff": "geotiff"}.get(fmt, fmt)
     if fmt not in ("netcdf", "geotiff"):
-        raise ExtractionError(f"The clip mode writes NetCDF (.nc) or GeoTIFF (.tif); cannot "
-                              f"tell the format of {destination.name!r}")
+        raise ExtractionError(N_("The clip mode writes NetCDF (.nc) or GeoTIFF (.tif); "
+                                 "cannot tell the format of {file}"),
+                              file=repr(destination.name))
     return fmt
 
 
@@ -162,21 +166,26 @@ def extract_grid(
     started = time.perf_counter()
     source, destination = Path(source), Path(destination)
     if mode not in GRID_MODES:
-        raise ExtractionError(f"Unknown mode {mode!r} for a grid; choose stats or clip")
+        raise ExtractionError(N_("Unknown mode {mode} for a grid; choose stats or clip"),
+                              mode=repr(mode))
     if not destination.parent.is_dir():
-        raise ExtractionError(f"The output folder {destination.parent} does not exist")
+        raise ExtractionError(N_("The output folder {folder} does not exist"),
+                              folder=destination.parent)
     if destination.exists() and source.exists() and source.resolve() == destination.resolve():
-        raise ExtractionError("The output would overwrite the input")
+        raise ExtractionError(N_("The output would overwrite the input"))
     fmt = stats_format(destination, output_format) if mode == "stats" else \
         clip_format(destination, output_format)
     if delimiter in ("\\t", "tab"):
         delimiter = "\t"
     if delimiter not in (";", ",", "\t", "|"):
-        raise ExtractionError("The output delimiter must be ';', ',', tab or '|'")
+        raise ExtractionError(N_("The output delimiter must be ';', ',', tab or '|'"))
+    ov = overrides or GridOverrides()
     if profile is None:
-        profile = detect_grid_profile(source, overrides)
-    elif overrides is not None and overrides.variables:
-        profile = apply_variable_choice(profile, overrides.variables)
+        profile = detect_grid_profile(source, replace(ov, variables=None))
+    selection = label_selection(profile, ov.labels)  # checked against every dimension
+    chosen = apply_variable_choice(profile, ov.variables)
+    selection = {d: kept for d, kept in selection.items() if d in chosen.dimensions}
+    profile = apply_selection(chosen, selection)
     if referential is None:
         from ..engine import default_referential
 
@@ -188,7 +197,8 @@ def extract_grid(
                         crs=profile.crs, referential_vintage=str(getattr(perimeter, "vintage",
                                                                          "")),
                         variables=variables, threshold=threshold,
-                        dimensions={d: len(v) for d, v in profile.dimensions.items()})
+                        dimensions={d: len(v) for d, v in profile.dimensions.items()},
+                        labels={d: list(v) for d, v in profile.dimensions.items()})
     communes = [c for c in perimeter.communes]
     report.communes = len(communes)
     from .. import perimeter_cache
@@ -204,27 +214,31 @@ def extract_grid(
 
     per_row = sparse.csr_matrix(matrix.sum(axis=0))
     if per_row.nnz == 0:
-        raise ExtractionError(f"The grid of {source.name} does not cover {perimeter.name} "
-                              f"({perimeter.id})")
+        raise ExtractionError(N_("The grid of {file} does not cover {name} ({perimeter})"),
+                              file=source.name, name=perimeter.name, perimeter=perimeter.id)
     empty = np.diff(matrix.indptr) == 0
     report.communes_without_value = [c for c, e in zip(communes, empty) if e]
     report.cells_used = int(per_row.nnz)
     tmp = temporary_path(destination)
-    src = open_source(source, profile)
+    src = open_source(source, chosen)
+    if selection:
+        src = SelectedSource(src, chosen, selection)
     try:
         if mode == "stats":
             report.rows_written, report.layers = _run_stats(
                 src, profile, perimeter, referential, communes, matrix, areas, per_row,
                 threshold, wide, fmt, tmp, destination, delimiter, progress)
         else:
-            report.layers = _run_clip(src, source, profile, per_row, fmt, tmp, variables)
+            report.layers = _run_clip(src, source, profile, per_row, fmt, tmp, variables,
+                                      selection)
         os.replace(tmp, destination)
     except ExtractionError:
         remove_quietly(tmp)
         raise
     except (OSError, ValueError, RuntimeError, MemoryError) as exc:
         remove_quietly(tmp)
-        raise ExtractionError(f"Cannot write {destination.name}: {exc}") from exc
+        raise ExtractionError(N_("Cannot write {file}: {reason}"), file=destination.name,
+                              reason=exc) from exc
     except BaseException:
         remove_quietly(tmp)
         raise
@@ -267,7 +281,7 @@ def _run_stats(src: Any, profile: GridProfile, perimeter: Any, referential: Any,
 
 
 def _run_clip(src: Any, source: Path, profile: GridProfile, per_row: Any, fmt: str,
-              tmp: Path, variables: list[str]) -> int:
+              tmp: Path, variables: list[str], selection: dict[str, list[int]]) -> int:
     import numpy as np
 
     from . import clip
@@ -280,7 +294,7 @@ def _run_clip(src: Any, source: Path, profile: GridProfile, per_row: Any, fmt: s
     mask[cells // g.nx - r0, cells % g.nx - c0] = True
     window = (r0, r1, c0, c1)
     if fmt == "netcdf" and profile.format == "netcdf":
-        clip.clip_netcdf_input(source, profile, mask, window, variables, tmp)
+        clip.clip_netcdf_input(source, profile, mask, window, variables, tmp, selection)
     elif fmt == "netcdf":
         attrs = {"source": source.name, "history": "dataclic clip: cells meeting the perimeter"}
         comments = getattr(getattr(src, "table", None), "comments", None)

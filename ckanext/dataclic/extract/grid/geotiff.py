@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..errors import ExtractionError
+from ..errors import N_, ExtractionError
 from .profile import GridOverrides, GridProfile, GridVariable
 from .spec import GridSpec
 
@@ -17,7 +17,7 @@ def _open(path: Path) -> Any:
     try:
         return rasterio.open(path)
     except Exception as exc:
-        raise ExtractionError(f"Cannot read {path.name} as GeoTIFF") from exc
+        raise ExtractionError(N_("Cannot read {file} as GeoTIFF"), file=path.name) from exc
 
 
 def variable_name(path: Path) -> str:
@@ -28,16 +28,16 @@ def detect_geotiff(path: Path, ov: GridOverrides) -> GridProfile:
     with _open(path) as src:
         t = src.transform
         if t.b != 0 or t.d != 0:
-            raise ExtractionError(f"{path.name} is a rotated raster; only north-up or "
-                                  "south-up grids are read")
+            raise ExtractionError(N_("{file} is a rotated raster; only north-up or "
+                                     "south-up grids are read"), file=path.name)
         if ov.crs:
             from ..profile import normalise_crs
 
             crs, crs_source = normalise_crs(ov.crs), "given (--crs)"
         elif src.crs is None:
             raise ExtractionError(
-                f"No usable CRS in {path.name}: the GeoTIFF has no coordinate reference "
-                "system (no GeoKeys); pass --crs")
+                N_("No usable CRS in {file}: the GeoTIFF has no coordinate reference "
+                   "system (no GeoKeys); pass --crs"), file=path.name)
         else:
             from ..profile import normalise_crs
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import ExtractionError
+from ..errors import N_, ExtractionError
 from .profile import GridOverrides, GridProfile, GridVariable, format_label
 from .spec import SAFRAN, SAFRAN_X0, SAFRAN_Y0, GridSpec
 
@@ -35,9 +35,11 @@ def open_netcdf(path: Path) -> Iterator[Any]:
         try:  # an undecodable calendar: keep raw times
             ds = xr.open_dataset(path, decode_times=False)
         except Exception as exc:
-            raise ExtractionError(f"Cannot read {path.name} as NetCDF: {exc}") from exc
+            raise ExtractionError(N_("Cannot read {file} as NetCDF: {reason}"), file=path.name,
+                                  reason=exc) from exc
     except Exception as exc:
-        raise ExtractionError(f"Cannot read {path.name} as NetCDF: {exc}") from exc
+        raise ExtractionError(N_("Cannot read {file} as NetCDF: {reason}"), file=path.name,
+                                  reason=exc) from exc
     try:
         yield ds
     finally:
@@ -48,8 +50,8 @@ def _axis_dim(ds: Any, names: tuple[str, ...], standard: tuple[str, ...], axis: 
               chosen: str | None) -> str | None:
     if chosen:
         if chosen not in ds.dims:
-            raise ExtractionError(f"No dimension {chosen!r} in the file; it has "
-                                  f"{', '.join(map(str, ds.dims))}")
+            raise ExtractionError(N_("No dimension {name} in the file; it has {names}"),
+                                  name=repr(chosen), names=[str(d) for d in ds.dims])
         return chosen
     for dim in ds.dims:
         if dim in ds.variables:
@@ -114,7 +116,7 @@ def _grid_mapping_crs(ds: Any, data_vars: list[str]) -> tuple[str | None, str]:
             except Exception:  # noqa: BLE001 - pyproj cannot read it: say so below
                 return None, (f"the grid mapping {name!r} ({gm_name}) is not understood "
                               "and has no epsg, crs_wkt or spatial_ref attribute")
-    return None, "no grid_mapping variable, and no crs_wkt, spatial_ref or epsg attribute"
+    return None, N_("no grid_mapping variable, and no crs_wkt, spatial_ref or epsg attribute")
 
 
 def _index_base(values: Any, size: int, forced: int | None) -> int | None:
@@ -174,13 +176,15 @@ def detect_netcdf(path: Path, ov: GridOverrides) -> GridProfile:
         y_dim = _axis_dim(ds, Y_NAMES, Y_STANDARD, "Y", ov.y_dim)
         if x_dim is None or y_dim is None:
             raise ExtractionError(
-                f"No x/y grid dimensions found in {path.name} (dimensions: "
-                f"{', '.join(map(str, ds.dims))}); name them with --x-dim/--y-dim")
+                N_("No x/y grid dimensions found in {file} (dimensions: {names}); name "
+                   "them with --x-dim/--y-dim"), file=path.name,
+                names=[str(d) for d in ds.dims])
         data_vars = [str(n) for n, v in ds.data_vars.items()
                      if x_dim in v.dims and y_dim in v.dims and v.dtype.kind in "fiu"
                      and str(n) not in ("lat", "lon", "latitude", "longitude")]
         if not data_vars:
-            raise ExtractionError(f"No variable on the {x_dim}/{y_dim} grid in {path.name}")
+            raise ExtractionError(N_("No variable on the {x}/{y} grid in {file}"), x=x_dim,
+                                  y=y_dim, file=path.name)
         for name in ("lat", "lon", "latitude", "longitude"):
             if name in ds.variables and ds[name].ndim == 2:
                 notes.append(f"2-D {name} ignored for georeferencing (1-D {x_dim}/{y_dim} used)")
@@ -193,8 +197,9 @@ def detect_netcdf(path: Path, ov: GridOverrides) -> GridProfile:
             if ds.sizes[x_dim] > SAFRAN.nx or ds.sizes[y_dim] > SAFRAN.ny or \
                     xs.max() - base >= SAFRAN.nx or ys.max() - base >= SAFRAN.ny:
                 raise ExtractionError(
-                    f"{x_dim}/{y_dim} hold cell indices that do not fit the SAFRAN grid "
-                    f"({SAFRAN.nx}x{SAFRAN.ny}); the grid cannot be georeferenced")
+                    N_("{x}/{y} hold cell indices that do not fit the SAFRAN grid "
+                       "({nx}x{ny}); the grid cannot be georeferenced"),
+                    x=x_dim, y=y_dim, nx=SAFRAN.nx, ny=SAFRAN.ny)
             notes.append(f"{x_dim}/{y_dim} hold {base}-based SAFRAN cell indices, "
                          "georeferenced on the SAFRAN 8 km grid")
             # Index j counts rows from the south: centre = first centre + (j - base) * 8 km.
@@ -209,17 +214,20 @@ def detect_netcdf(path: Path, ov: GridOverrides) -> GridProfile:
         if crs is None and _is_lonlat(ds, x_dim) and _is_lonlat(ds, y_dim):
             crs, crs_source = "EPSG:4326", f"{x_dim}/{y_dim} are longitude/latitude"
         if crs is None:
-            hint = ""
+            template = N_("No usable CRS in {file}: {reason}, and {x}/{y} are not "
+                          "longitude/latitude; pass --crs")
             if xs.min() >= SAFRAN.x_min and xs.max() <= SAFRAN.x_max and \
                     ys.min() >= SAFRAN.y_min and ys.max() <= SAFRAN.y_max:
-                hint = " (the axes fit the SAFRAN grid: --crs EPSG:27572)"
-            raise ExtractionError(
-                f"No usable CRS in {path.name}: {crs_source}, and {x_dim}/{y_dim} are not "
-                f"longitude/latitude; pass --crs{hint}")
+                template = N_("No usable CRS in {file}: {reason}, and {x}/{y} are not "
+                              "longitude/latitude; pass --crs (the axes fit the SAFRAN "
+                              "grid: --crs EPSG:27572)")
+            raise ExtractionError(template, file=path.name, reason=crs_source, x=x_dim,
+                                  y=y_dim, translated_values=("reason",))
         grid = GridSpec.from_centres(crs, xs, ys)
         if grid is None:
-            raise ExtractionError(f"The {x_dim}/{y_dim} axes of {path.name} are not regular: "
-                                  "a grid with a missing column or row cannot be georeferenced")
+            raise ExtractionError(N_("The {x}/{y} axes of {file} are not regular: a grid "
+                                     "with a missing column or row cannot be georeferenced"),
+                                  x=x_dim, y=y_dim, file=path.name)
         if south_up:
             notes.append(f"{y_dim} runs south to north; read north-up")
         dims: dict[str, list[str]] = {}
@@ -250,7 +258,8 @@ class NetcdfSource:
         try:
             self.ds = xr.open_dataset(path, decode_times=False)
         except Exception as exc:
-            raise ExtractionError(f"Cannot read {path.name} as NetCDF: {exc}") from exc
+            raise ExtractionError(N_("Cannot read {file} as NetCDF: {reason}"), file=path.name,
+                                  reason=exc) from exc
 
     def close(self) -> None:
         self.ds.close()

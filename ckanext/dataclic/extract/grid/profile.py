@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ExtractionError
+from ..errors import N_, ExtractionError
 from .spec import GridSpec
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf")
@@ -52,8 +52,8 @@ class GridProfile:
         for var in self.variables:
             if var.name == name:
                 return var
-        raise ExtractionError(
-            f"No variable {name!r} in the file; it has {', '.join(self.variable_names())}")
+        raise ExtractionError(N_("No variable {name} in the file; it has {names}"),
+                              name=repr(name), names=self.variable_names())
 
     def variable_names(self) -> list[str]:
         return [v.name for v in self.variables]
@@ -90,6 +90,7 @@ class GridOverrides:
     x_dim: str | None = None
     y_dim: str | None = None
     index_base: int | None = None
+    labels: dict[str, list[str]] | None = None  # dimension -> labels to keep
 
 
 def grid_format(path: Path) -> str | None:
@@ -109,7 +110,8 @@ def grid_format(path: Path) -> str | None:
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return "geotiff"
     text = head.decode("latin-1").lower()
-    if suffix in (".txt", ".csv") and any(
+    # CKAN keeps uploads without a suffix, and fetched copies as ".data".
+    if suffix in (".txt", ".csv", ".data", "") and any(
             line.strip().replace(" ", "").startswith(TEXT_HEADER) for line in text.splitlines()):
         return "drias-text"
     return None
@@ -124,7 +126,7 @@ def detect_grid_profile(path: str | Path, overrides: GridOverrides | None = None
     path = Path(path)
     ov = overrides or GridOverrides()
     if not path.is_file():
-        raise ExtractionError(f"The input {path} does not exist")
+        raise ExtractionError(N_("The input {file} does not exist"), file=path)
     fmt = grid_format(path)
     if fmt == "netcdf":
         from .netcdf import detect_netcdf
@@ -139,7 +141,8 @@ def detect_grid_profile(path: str | Path, overrides: GridOverrides | None = None
 
         profile = detect_text(path, ov)
     else:
-        raise ExtractionError(f"{path.name} is not a NetCDF, GeoTIFF or DRIAS text file")
+        raise ExtractionError(N_("{file} is not a NetCDF, GeoTIFF or DRIAS text file"),
+                              file=path.name)
     return apply_variable_choice(profile, ov.variables)
 
 

@@ -36,12 +36,13 @@ def candidate_pairs(grid: GridSpec, bounds: Any) -> tuple[Any, Any]:
     nrow = np.where(ok, np.maximum(r1 - r0, 0), 0)
     counts = ncol * nrow
     if counts.sum() > MAX_PAIRS:
-        from ..errors import ExtractionError
+        from ..errors import N_, ExtractionError
 
         raise ExtractionError(
-            f"The grid is too fine for per-commune statistics of this perimeter "
-            f"({int(counts.sum()):,} commune-cell pairs, at most {MAX_PAIRS:,}); "
-            "use a smaller perimeter, a coarser grid, or the clip mode")
+            N_("The grid is too fine for per-commune statistics of this perimeter "
+               "({pairs} commune-cell pairs, at most {limit}); use a smaller perimeter, a "
+               "coarser grid, or the clip mode"),
+            pairs=f"{int(counts.sum()):,}", limit=f"{MAX_PAIRS:,}")
     geom = np.repeat(np.arange(len(bounds)), counts)
     offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     ncol_g = np.maximum(ncol[geom], 1)
