@@ -15,6 +15,7 @@ import io
 import json
 import math
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ from extract import grid_fixtures as gf
 from .conftest import detected_profile
 from .test_extract_widget import choose, ready_panel, visible, wait
 
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"   # git-ignored
 TIMEOUT = 90
 PASSWORD = "Climat-2-7-degres"
 SAFRAN_EDGES = (56_000.0, 2_685_000.0, 8_000.0)   # x_min, y_max, cell size (Lambert II)
@@ -163,6 +165,8 @@ def test_grid_statistics_clip_and_publication_in_a_real_browser(grid_resource, p
     fmt.select_by_value("csv")
     href = download(browser, panel)
     report = panel.find_element(By.CSS_SELECTOR, ".dataclic-report").text
+    ARTIFACTS.mkdir(exist_ok=True)
+    panel.screenshot(str(ARTIFACTS / "grid-panel-fr.png"))
     assert "Communes : 28" in report, report
     assert "Variables : NORTX35" in report, report
     assert "Lignes écrites" in report and "Couches : 2" in report, report
@@ -213,6 +217,7 @@ def test_grid_statistics_clip_and_publication_in_a_real_browser(grid_resource, p
     press(browser, published)
     box = wait(browser, visible(browser, "section.dataclic-provenance"),
                "the published dataset shows no provenance", TIMEOUT)
+    box.screenshot(str(ARTIFACTS / "grid-provenance-fr.png"))
     assert "/fr/dataset/" in browser.current_url
     for words in ("143 × 134 mailles de 8000 × 8000", "EPSG:27572", "NORTX35",
                   "horizon : H1, H2", "Statistiques par commune", "Méthode", "Seuil",

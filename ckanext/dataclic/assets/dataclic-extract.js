@@ -43,6 +43,11 @@ ckan.module("dataclic-extract", function ($) {
     ".dataclic-map-perimeter {fill: rgba(13, 110, 253, 0.2);stroke: #0d6efd;stroke-width: 1.2;stroke-linejoin: round;}",
     ".dataclic-map-extent {fill: none;stroke: #6c757d;stroke-width: 1;stroke-dasharray: 4 3;}",
     ".dataclic-progress .progress {height: 1.25rem;}",
+    // Grid choices: checkbox labels read as plain text (CKAN adds a bold "label:after" colon).
+    ".dataclic-grid .form-check-label {font-weight: normal;}",
+    ".dataclic-grid .form-check-label::after {content: none;}",
+    ".dataclic-grid legend {margin-bottom: 0.25rem;}",
+    ".dataclic-threshold {max-width: 12rem;}",
     ".dataclic-extract [hidden] {display: none !important;}"
   ].join("\n");
 
