@@ -155,6 +155,15 @@ def test_clip_to_netcdf_and_geotiff_masked_outside(app, indicators, queued_only,
     ({"threshold": "chaud"}, "threshold", "Le seuil doit être un nombre ; reçu chaud"),
     ({"mode": "clip", "format": "csv"}, "format",
      "Le format csv ne convient pas au mode clip ; formats possibles : netcdf, geotiff"),
+    ({"format": "netcdf"}, "format",
+     "Le format netcdf ne convient pas au mode stats ; formats possibles : csv, geojson, gpkg"),
+    ({"wide": "peut-être"}, "wide", "L'option wide doit valoir vrai ou faux ; reçu peut-être"),
+    ({"format": "xlsx"}, "format", "Format xlsx inconnu ; choisissez parmi csv, geojson, "
+                                   "gpkg, shp, parquet, netcdf, geotiff"),
+    ({"mode": "filter"}, "mode", "Le mode filter ne convient pas à cette ressource ; modes "
+                                 "possibles : stats, clip"),
+    ({"format": "geojson", "wide": True}, "wide",
+     "La disposition large ne s'applique qu'au mode statistiques en CSV"),
 ])
 def test_bad_options_are_refused_in_french(app, indicators, options, field, french):
     body = call(app, "dataclic_extract", status=409, lang="/fr",
@@ -174,9 +183,18 @@ def test_options_are_part_of_the_cache_key(app, indicators):
                 variables=["NORTX35"])["result"]
     assert first["id"] != other["id"]
     assert same["id"] == first["id"] and same["cached"] is True
+    # Every label of a dimension is the same extraction as no choice of labels.
+    every = call(app, "dataclic_extract", resource_id=indicators["id"], perimeter=BORDEAUX,
+                 variables="NORTX35",
+                 labels={"horizon": ["REF", "H1", "H2", "H3"]})["result"]
+    assert every["id"] == first["id"]
+    fewer = call(app, "dataclic_extract", resource_id=indicators["id"], perimeter=BORDEAUX,
+                 variables="NORTX35", labels={"horizon": ["REF"]})["result"]
+    assert fewer["id"] != first["id"]
+    assert fewer["report"]["layers"] == 1 and first["report"]["layers"] == 4
 
 
-def test_a_file_without_usable_crs_gets_a_translated_error(app, org, tmp_path):
+def test_a_file_without_usable_crs_gets_a_translated_error(app, org, editor, tmp_path):
     resource = grid_resource(org, tmp_path,
                              lambda p: gf.drias_netcdf(p, with_crs=False), "sans_crs.nc")
     run_jobs()
@@ -192,6 +210,26 @@ def test_a_file_without_usable_crs_gets_a_translated_error(app, org, tmp_path):
     [message] = refused["error"]["resource_id"]
     assert message.startswith("Cette ressource ne peut pas être extraite") and \
         "Pas de SCR utilisable" in message
+
+    # An editor names the CRS: the grid is detected again, and kept as corrected.
+    bad = app.post("/fr/api/3/action/dataclic_profile_update",
+                   json={"resource_id": resource["id"], "profile": {"format": "csv"}},
+                   headers={"Authorization": editor["token"]})
+    assert bad.status_code == 409
+    assert bad.json["error"]["profile"] == [
+        ("Seuls crs, x_dim, y_dim, index_base peuvent être corrigés dans le profil d'une "
+         "ressource en grille")]
+    fixed = app.post("/api/3/action/dataclic_profile_update",
+                     json={"resource_id": resource["id"], "profile": {"crs": "EPSG:27572"}},
+                     headers={"Authorization": editor["token"]})
+    assert fixed.status_code == 200, fixed.json
+    fixed = fixed.json["result"]
+    assert fixed["status"] == "detected" and fixed["grid"] is True and fixed["corrected"]
+    assert fixed["profile"]["crs"] == "EPSG:27572"
+    assert fixed["profile"]["overrides"] == {"crs": "EPSG:27572"}
+    record = call(app, "dataclic_extract", resource_id=resource["id"],
+                  perimeter="commune:33063")["result"]
+    assert record["status"] == "done" and record["report"]["communes"] == 1
 
 
 def test_a_drias_text_export_is_a_grid_and_a_worker_failure_is_told_in_french(
@@ -221,3 +259,36 @@ def test_a_drias_text_export_is_a_grid_and_a_worker_failure_is_told_in_french(
     from ckanext.dataclic.extraction.settings import settings
 
     assert not [p for p in (settings().storage / "results").rglob("*") if p.is_file()]
+
+
+def test_ckan_command_takes_the_grid_options(app, indicators):
+    """``ckan dataclic extract`` (its click command, run in this app's configuration)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from ckanext.dataclic.extraction.commands import extract
+
+    runner = CliRunner()
+    result = runner.invoke(extract, [
+        indicators["id"], "-t", "commune:33063", "--mode", "stats", "--variables", "NORTR",
+        "--labels", "horizon=H1,H3", "--threshold", "30", "--wide"])
+    assert result.exit_code == 0, result.output
+    view = json.loads(result.stdout[:result.stdout.rindex("}") + 1])
+    assert view["status"] == "done"
+    assert view["options"] == {"variables": ["NORTR"], "labels": {"horizon": ["H1", "H3"]},
+                               "threshold": 30.0, "wide": True}
+    with open(_result_path(view["id"]), encoding="utf-8") as fh:
+        header = fh.readline().strip().split(";")
+    assert header[:3] == ["level", "code", "name"]
+    assert "NORTR_H1_share_above" in header and "NORTR_H3_mean" in header
+    assert not any("_REF_" in h or "_H2_" in h for h in header)
+    bad = runner.invoke(extract, [indicators["id"], "-t", "commune:33063", "--labels",
+                                  "horizon"])
+    assert bad.exit_code != 0 and "--labels takes DIMENSION=LABEL" in bad.output
+
+
+def _result_path(extraction_id):
+    from ckanext.dataclic.model import extraction as store
+
+    return store.get_extraction(extraction_id)["path"]

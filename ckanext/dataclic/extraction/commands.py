@@ -10,22 +10,37 @@ import click
 @click.command("extract")
 @click.argument("resource_id")
 @click.option("-t", "--perimeter", required=True, help="kind:code, e.g. epci:243300316")
-@click.option("--mode", type=click.Choice(["filter", "intersects", "clip"]))
+@click.option("--mode", type=click.Choice(["filter", "intersects", "clip", "stats"]))
 @click.option("--format", "fmt", default="csv", show_default=True,
-              type=click.Choice(["csv", "geojson", "gpkg", "shp", "parquet"]))
+              type=click.Choice(["csv", "geojson", "gpkg", "shp", "parquet", "netcdf",
+                                 "geotiff"]))
 @click.option("--out-crs", help="Output CRS (default EPSG:4326)")
 @click.option("--enrich", is_flag=True, help="Add commune, EPCI, département, région columns")
+@click.option("--variables", help="Grid: variables to use, comma-separated (default all)")
+@click.option("--labels", multiple=True, metavar="DIM=LABEL[,LABEL…]",
+              help="Grid: keep only these labels of a dimension (repeatable)")
+@click.option("--threshold", help="Grid stats: also the share of the area above / below")
+@click.option("--wide", is_flag=True, help="Grid stats in CSV: one row per commune")
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="Run it here (also when large) rather than enqueue a background job")
 def extract(resource_id: str, perimeter: str, mode: str | None, fmt: str,
-            out_crs: str | None, enrich: bool, wait: bool) -> None:
+            out_crs: str | None, enrich: bool, variables: str | None,
+            labels: tuple[str, ...], threshold: str | None, wide: bool, wait: bool) -> None:
     """Extract RESOURCE_ID for a perimeter, as the dataclic_extract action does."""
+    from ckanext.dataclic.extract.errors import ExtractionError
+    from ckanext.dataclic.extract.grid.selection import parse_labels
     from ckanext.dataclic.extraction import service
 
     try:
+        chosen_labels = parse_labels(labels) or None
+    except ExtractionError as error:
+        raise click.ClickException(error.render(service.translate)) from error
+    try:
         resource = service.show_resource(resource_id)
         request = service.ExtractionRequest(resource=resource, perimeter=perimeter, format=fmt,
-                                            mode=mode, out_crs=out_crs, enrich=enrich)
+                                            mode=mode, out_crs=out_crs, enrich=enrich,
+                                            variables=variables, labels=chosen_labels,
+                                            threshold=threshold, wide=wide)
         record, cached = service.request_extraction(request, inline=True if wait else None)
     except tk.ObjectNotFound as error:
         raise click.ClickException(tk._("Resource not found")) from error

@@ -16,6 +16,7 @@ from ckanext.dataclic.extraction.settings import (
     GRID_FORMATS,
     GRID_FORMATS_BY_MODE,
     N_,
+    invalid,
     settings,
     translate,
 )
@@ -36,22 +37,50 @@ def is_grid_path(path: Path) -> bool:
     return is_grid_file(path)
 
 
-def detect(path: Path) -> dict[str, Any]:
-    """The stored profile of a gridded file (raises the engine's ExtractionError)."""
-    from ckanext.dataclic.extract.grid import detect_grid_profile
+# What an editor may correct in a grid profile (dataclic_profile_update): the detection is
+# run again with these overrides, and they are kept for later versions of the file.
+OVERRIDES = ("crs", "x_dim", "y_dim", "index_base")
+NOT_CORRECTABLE = N_("Only {fields} can be corrected in the profile of a gridded resource")
 
-    return detect_grid_profile(path).to_dict()
+
+def detect(path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The stored profile of a gridded file (raises the engine's ExtractionError); with the
+    editor's ``overrides`` (kept in the profile) when given."""
+    from ckanext.dataclic.extract.grid import detect_grid_profile
+    from ckanext.dataclic.extract.grid.profile import GridOverrides
+
+    chosen = {k: v for k, v in (overrides or {}).items() if k in OVERRIDES and v is not None}
+    found = detect_grid_profile(path, GridOverrides(**chosen)).to_dict()
+    if chosen:
+        found["overrides"] = chosen
+    return found
+
+
+def corrected(path: Path, before: dict[str, Any] | None,
+              changes: dict[str, Any]) -> dict[str, Any]:
+    """The profile of a gridded file detected again with an editor's corrections; a
+    ``ValidationError`` on the ``profile`` field, in the request's language, when a change
+    is not one of :data:`OVERRIDES` or the file still cannot be used."""
+    from ckanext.dataclic.extract.errors import ExtractionError
+
+    before = before or {}
+    others = [k for k, v in changes.items()
+              if k not in OVERRIDES and k != "overrides" and before.get(k) != v]
+    if others:
+        raise invalid("profile", NOT_CORRECTABLE, fields=", ".join(OVERRIDES))
+    overrides = {**(before.get("overrides") or {}),
+                 **{k: v for k, v in changes.items() if k in OVERRIDES}}
+    if overrides.get("index_base") not in (None, 0, 1):
+        raise invalid("profile", NOT_CORRECTABLE, fields=", ".join(OVERRIDES))
+    try:
+        return detect(path, overrides)
+    except ExtractionError as error:
+        raise tk.ValidationError({"profile": [error.render(translate)]}) from error
 
 
 def formats_by_mode(profile: dict[str, Any]) -> dict[str, list[str]]:
     return {mode: list(formats) for mode, formats in GRID_FORMATS_BY_MODE.items()} \
         if is_grid(profile) else {}
-
-
-def invalid(field: str, message: str, **values: Any) -> tk.ValidationError:
-    from ckanext.dataclic.extraction.profiles import _invalid
-
-    return _invalid(field, message, **values)
 
 
 LIST_OF_NAMES = N_("Give the variables as a list of names")
@@ -62,6 +91,7 @@ FORMAT_MISFIT = N_("The {value} format does not fit the {mode} mode; possible fo
                    "{accepted}")
 THRESHOLD_MISFIT = N_("A threshold only applies to the stats mode")
 WIDE_MISFIT = N_("The wide layout only applies to the stats mode in CSV")
+NOT_A_BOOLEAN = N_("The {option} option must be true or false; got {value}")
 
 
 def _names(value: Any) -> list[str]:
@@ -130,7 +160,7 @@ def options(profile: dict[str, Any], mode: str, fmt: str, *, variables: Any = No
     try:
         wide = tk.asbool(wide) if wide not in (None, "") else False
     except ValueError:
-        wide = True  # not a boolean: refused below unless it fits
+        raise invalid("wide", NOT_A_BOOLEAN, option="wide", value=str(wide)) from None
     if wide and not (mode == "stats" and fmt == "csv"):
         raise invalid("wide", WIDE_MISFIT)
     try:
@@ -141,8 +171,9 @@ def options(profile: dict[str, Any], mode: str, fmt: str, *, variables: Any = No
         selection = label_selection(grid, chosen_labels)
     except ExtractionError as error:
         raise tk.ValidationError({"labels": [error.render(translate)]}) from error
-    kept = {d: [grid.dimensions[d][i] for i in selection[d]]
-            for d in selection if d in chosen.dimensions}
+    # Only the dimensions narrowed down: asking for every label is asking for none.
+    kept = {d: [grid.dimensions[d][i] for i in selection[d]] for d in sorted(selection)
+            if d in chosen.dimensions and len(selection[d]) < len(grid.dimensions[d])}
     return {"variables": list(dict.fromkeys(names)), "labels": kept, "threshold": number,
             "wide": bool(wide)}
 

@@ -18,8 +18,8 @@ from ckanext.dataclic.extraction.settings import (
     error_detail,
     settings,
     stored_message,
-    translate,
 )
+from ckanext.dataclic.extraction.settings import invalid as _invalid
 from ckanext.dataclic.extraction.sources import (
     content_version,
     known_input_size,
@@ -83,8 +83,9 @@ def detect(resource: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
     status, message, found, detail = "detected", None, None, None
     try:
         path = source_file(resource)
-        if grids.is_grid_path(path):
-            found = grids.detect(path)
+        if grids.is_grid_path(path):  # an editor's corrections are kept
+            found = grids.detect(path, ((current or {}).get("profile") or {}).get("overrides")
+                                 if (current or {}).get("corrected") else None)
         else:
             found = detect_profile(path, referential()).to_dict()
         if not allowed_modes(found):
@@ -182,12 +183,6 @@ def profile_view(resource_id: str, record: dict[str, Any] | None) -> dict[str, A
 
 
 
-def _invalid(field: str, message: str, **values: Any) -> tk.ValidationError:
-    """A validation error in the request's language; values are shortened and redacted."""
-    from ckanext.dataclic.shown import shorten
-
-    shown = {k: shorten(v) if isinstance(v, str) else v for k, v in values.items()}
-    return tk.ValidationError({field: [translate(message).format(**shown)]})
 
 
 def usable_profile(resource: dict[str, Any]) -> dict[str, Any]:

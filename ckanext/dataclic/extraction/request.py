@@ -79,8 +79,8 @@ def _admit(req: ExtractionRequest) -> None:
         return
     conf = settings()
     if store.count_active_for_client(req.client) >= conf.anonymous_max_jobs:
-        raise _invalid("resource_id", "You already have {count} extractions in progress; "
-                       "wait for them to finish", count=conf.anonymous_max_jobs)
+        raise _invalid("resource_id", N_("You already have {count} extractions in progress; "
+                                       "wait for them to finish"), count=conf.anonymous_max_jobs)
     refusal = admission.admit(req.client, conf.rate_limit, conf.rate_window)
     if refusal is not None:
         raise tk.ValidationError({"resource_id": [tk._(
@@ -104,7 +104,7 @@ def request_extraction(req: ExtractionRequest, *, inline: bool | None = None
     resource = req.resource
     fmt = (req.format or "").lower()
     if fmt not in FORMATS:
-        raise _invalid("format", "Unknown format {value}; choose one of {accepted}",
+        raise _invalid("format", N_("Unknown format {value}; choose one of {accepted}"),
                        value=req.format, accepted=", ".join(FORMATS))
     ref = referential()
     try:
@@ -119,11 +119,11 @@ def request_extraction(req: ExtractionRequest, *, inline: bool | None = None
     modes = allowed_modes(profile)
     mode = req.mode or modes[0]
     if mode not in MODES:
-        raise _invalid("mode", "Unknown mode {value}; choose one of {accepted}",
+        raise _invalid("mode", N_("Unknown mode {value}; choose one of {accepted}"),
                        value=mode, accepted=", ".join(MODES))
     if mode not in modes:
-        raise _invalid("mode", "The {value} mode does not fit this resource; possible "
-                       "modes: {accepted}", value=mode, accepted=", ".join(modes))
+        raise _invalid("mode", N_("The {value} mode does not fit this resource; possible "
+                                  "modes: {accepted}"), value=mode, accepted=", ".join(modes))
     options = None
     if grids.is_grid(profile):
         options = grids.options(profile, mode, fmt, variables=req.variables,
@@ -137,19 +137,19 @@ def request_extraction(req: ExtractionRequest, *, inline: bool | None = None
                                     "possible formats: {accepted}"), value=fmt,
                        accepted=", ".join(allowed_formats(profile)))
     if options is None and fmt not in allowed_formats(profile):
-        raise _invalid("format", "The {value} format needs geometry, which this resource "
-                       "does not have; possible formats: {accepted}", value=fmt,
+        raise _invalid("format", N_("The {value} format needs geometry, which this resource "
+                                    "does not have; possible formats: {accepted}"), value=fmt,
                        accepted=", ".join(allowed_formats(profile)))
     try:
         out_crs = normalise_crs(req.out_crs or "EPSG:4326")
     except Exception as error:
-        raise _invalid("out_crs", "Unknown coordinate reference system {value}",
+        raise _invalid("out_crs", N_("Unknown coordinate reference system {value}"),
                        value=req.out_crs) from error
     size = known_input_size(resource)
     limit = conf.anonymous_max_input_bytes if req.anonymous else conf.max_input_bytes
     if size is not None and size > limit:
-        raise _invalid("resource_id", "This file is too large to extract here ({size} bytes, "
-                       "limit {limit})", size=size, limit=limit)
+        raise _invalid("resource_id", N_("This file is too large to extract here ({size} "
+                                         "bytes, limit {limit})"), size=size, limit=limit)
     version = content_version(resource)
     key = cache_key(resource["id"], version, perimeter.id, ref.vintage, mode, fmt, out_crs,
                     bool(req.enrich), options)

@@ -124,6 +124,14 @@ def translate(message: str) -> str:
         return message
 
 
+def invalid(field: str, message: str, **values: object) -> tk.ValidationError:
+    """A validation error in the request's language; values are shortened and redacted."""
+    from ckanext.dataclic.shown import shorten
+
+    shown = {k: shorten(v) if isinstance(v, str) else v for k, v in values.items()}
+    return tk.ValidationError({field: [translate(message).format(**shown)]})
+
+
 def stored_message(message: str | None, detail: str | None) -> str | None:
     """A message stored in English, in the request's language: from its engine detail (a
     JSON ``ExtractionError.detail()``: template + values) when there is one."""

@@ -89,6 +89,8 @@ def dataclic_profile_update(context: dict[str, Any], data_dict: dict[str, Any]) 
     tk.check_access("dataclic_profile_update", context, data)
     resource = _resource(context, data["resource_id"])
     current = store.get_profile(resource["id"])
+    if _grid_resource(resource, current):
+        return _correct_grid(resource, current, data["profile"])
     before = dict((current or {}).get("profile") or {})
     coverage = before.pop("coverage", None)
     merged = dict(before)
@@ -127,6 +129,33 @@ def dataclic_profile_update(context: dict[str, Any], data_dict: dict[str, Any]) 
                            title=f"dataclic profile {resource['id'][:8]}")
         except Exception:  # Redis down: the profile stands without a coverage
             log.exception("Cannot enqueue the coverage of resource %s", resource["id"])
+    return service.profile_view(resource["id"], store.get_profile(resource["id"]))
+
+
+def _grid_resource(resource: dict[str, Any], current: dict[str, Any] | None) -> bool:
+    """A gridded resource: its profile is a grid's, or its local file is a grid (e.g. a
+    NetCDF whose CRS could not be detected)."""
+    from ckanext.dataclic.extraction import grids, service
+
+    if grids.is_grid((current or {}).get("profile")):
+        return True
+    path = service.local_source(resource)
+    return path is not None and grids.is_grid_path(path)
+
+
+def _correct_grid(resource: dict[str, Any], current: dict[str, Any] | None,
+                  changes: dict[str, Any]) -> dict[str, Any]:
+    """Detect a grid's profile again with the editor's CRS / axes corrections."""
+    from ckanext.dataclic.extraction import grids, service
+    from ckanext.dataclic.model import extraction as store
+
+    try:
+        path = service.source_file(resource)
+    except service.SourceError as error:
+        raise tk.ValidationError({"profile": [tk._(str(error))]}) from error
+    found = grids.corrected(path, (current or {}).get("profile"), changes)
+    store.save_profile(resource["id"], status="detected", profile=found, message=None,
+                       content_version=service.content_version(resource), corrected=True)
     return service.profile_view(resource["id"], store.get_profile(resource["id"]))
 
 
