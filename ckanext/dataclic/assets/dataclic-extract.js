@@ -11,10 +11,10 @@
  * another territory, selection mode, format or coordinate system removes it at once, and the
  * answers of an extraction started for the previous choice are ignored.
  *
- * Gridded resources (data-module-grid="true"): the modes are "stats" and "clip", the format
- * list follows the chosen mode (data-module-formats-by-mode), and the variables, the labels
- * of the other dimensions and the threshold (stats only) are sent with the request; ticking
- * or unticking any of them also removes a shown result.
+ * Gridded resources (data-module-grid="true"): the methods of dataclic-extract-grid.js (same
+ * bundle) offer the formats of the chosen mode and send the variables, the labels of the
+ * other dimensions and the threshold; ticking or unticking any of them also removes a shown
+ * result.
  */
 ckan.module("dataclic-extract", function ($) {
   "use strict";
@@ -65,9 +65,9 @@ ckan.module("dataclic-extract", function ($) {
     });
   }
 
-  return {
-    options: { resourceId: null, bounds: null, departements: null, grid: false,
-               formatsByMode: null },
+  // The grid's parts (dataclic-extract-grid.js, earlier in the bundle) join the methods below.
+  return $.extend({
+    options: { resourceId: null, bounds: null, departements: null, grid: false },
 
     initialize: function () {
       var el = this.el;
@@ -453,87 +453,6 @@ ckan.module("dataclic-extract", function ($) {
       return request;
     },
 
-    /* Grids: only the formats of the chosen mode (keeping the chosen one when it fits), and
-     * the threshold for statistics only. */
-    _applyModeFormats: function () {
-      if (!this.options.grid) { return; }
-      var mode = this.el.find(".dataclic-mode").val();
-      var $select = this.el.find(".dataclic-format");
-      var current = $select.val();
-      var fitting = this.$formatOptions.filter(function () {
-        var modes = String($(this).attr("data-modes") || "").split(" ");
-        return !mode || modes.indexOf(mode) >= 0;
-      }).clone();
-      $select.empty().append(fitting);
-      if (fitting.filter(function () { return this.value === current; }).length) {
-        $select.val(current);
-      }
-      this.el.find(".dataclic-threshold-field").prop("hidden", mode !== "stats");
-    },
-
-    /* The variables and labels ticked, and the threshold. Nothing is sent for a choice left
-     * whole (the server's default: everything), so the same choice is the same extraction. */
-    _gridChoices: function (mode) {
-      var el = this.el;
-      var choices = {};
-      var $vars = el.find(".dataclic-variable");
-      var $ticked = $vars.filter(":checked");
-      if ($ticked.length < $vars.length) {
-        choices.variables = $ticked.map(function () { return this.value; }).get();
-      }
-      var used = {};
-      $ticked.each(function () {
-        $.each(String($(this).attr("data-dims") || "").split(" "), function (_i, d) {
-          if (d) { used[d] = true; }
-        });
-      });
-      var labels = {};
-      el.find(".dataclic-dimension").each(function () {
-        var dim = $(this).attr("data-dimension");
-        var $boxes = $(this).find(".dataclic-label");
-        var $kept = $boxes.filter(":checked");
-        if (used[dim] && $kept.length < $boxes.length) {
-          labels[dim] = $kept.map(function () { return this.value; }).get();
-        }
-      });
-      if (!$.isEmptyObject(labels)) { choices.labels = labels; }
-      var $threshold = el.find(".dataclic-threshold");
-      if (mode === "stats" && $threshold.length && $threshold.val() !== "") {
-        choices.threshold = Number($threshold.val());
-      }
-      return choices;
-    },
-
-    /* A message when the grid choices cannot make an extraction, else null. */
-    _gridProblem: function () {
-      var el = this.el;
-      var self = this;
-      var $ticked = el.find(".dataclic-variable:checked");
-      if (!$ticked.length) { return { message: this.t("grid_choose_variable"), focus: el.find(".dataclic-variable").first() }; }
-      var used = {};
-      $ticked.each(function () {
-        $.each(String($(this).attr("data-dims") || "").split(" "), function (_i, d) {
-          if (d) { used[d] = true; }
-        });
-      });
-      var problem = null;
-      el.find(".dataclic-dimension").each(function () {
-        var dim = $(this).attr("data-dimension");
-        if (!problem && used[dim] && !$(this).find(".dataclic-label:checked").length) {
-          problem = { message: self.t("grid_choose_label", { dimension: dim }),
-                      focus: $(this).find(".dataclic-label").first() };
-        }
-      });
-      if (problem) { return problem; }
-      var threshold = el.find(".dataclic-threshold").get(0);
-      if (threshold && el.find(".dataclic-mode").val() === "stats" &&
-          ((threshold.validity && threshold.validity.badInput) ||
-           (threshold.value !== "" && !isFinite(Number(threshold.value))))) {
-        return { message: this.t("grid_bad_threshold"), focus: $(threshold) };
-      }
-      return null;
-    },
-
     _onModeChange: function () {
       this._applyModeFormats();
       this._clearResult();
@@ -607,19 +526,6 @@ ckan.module("dataclic-extract", function ($) {
         if (self.perimeter !== perimeter) { return; }
         if (failure && failure.status === 409) { self._showError(self.describeError(failure), false); }
       });
-    },
-
-    /* A grid's preview: how many communes get values, or that the grid misses the
-     * territory (Download disabled, as for a file that does not cover it). */
-    _gridPreview: function (p, name) {
-      if (p.covered === false) {
-        this.$preview.text(this.t("grid_preview_none")).addClass("text-danger");
-        this._setUncovered(true);
-        this._announce(this.t("grid_preview_none"));
-        return;
-      }
-      this.$preview.removeClass("text-danger").text(this.t("grid_preview",
-        { count: this.numbers.format(p.communes || 0), name: name }, p.communes || 0));
     },
 
     /* Extraction --------------------------------------------------------------------------- */
@@ -757,35 +663,6 @@ ckan.module("dataclic-extract", function ($) {
       this._announce(this.t("done") + ". " + headline);
     },
 
-    /* A grid's report: communes, layers, rows written (stats), variables, threshold, and
-     * the communes the grid does not reach. */
-    _gridSummary: function (record, $report) {
-      var self = this;
-      var report = record.report || {};
-      var n = function (v) { return self.numbers.format(v || 0); };
-      var line = function (text) { $("<li>").text(text).appendTo($report); };
-      var communes = this.t("grid_communes", { count: n(report.communes) });
-      line(communes);
-      line(this.t("grid_layers", { count: n(report.layers) }));
-      if (report.mode !== "clip") {
-        line(this.t("grid_rows", { count: n(report.rows_written) }));
-      }
-      if (report.variables && report.variables.length) {
-        line(this.t("grid_variables", { names: report.variables.join(", ") }));
-      }
-      if (report.threshold !== undefined && report.threshold !== null) {
-        line(this.t("grid_threshold", { value: this.numbers.format(report.threshold) }));
-      }
-      var outside = report.communes_without_value || [];
-      if (outside.length) {
-        line(this.t("grid_outside", { count: n(outside.length),
-                                       codes: outside.slice(0, 10).join(", ") +
-                                              (outside.length > 10 ? "…" : "") },
-                    outside.length));
-      }
-      this._finishReport(record, $report, communes);
-    },
-
     _fail: function (reason) {
       clearTimeout(this.pollTimer);
       this.busy = false;
@@ -883,5 +760,5 @@ ckan.module("dataclic-extract", function ($) {
       clearTimeout(this.pollTimer);
       clearTimeout(this.searchTimer);
     }
-  };
+  }, window.dataclicExtractGrid || {});
 });
