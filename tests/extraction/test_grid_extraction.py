@@ -158,10 +158,10 @@ def test_clip_to_netcdf_and_geotiff_masked_outside(app, indicators, queued_only,
     ({"format": "netcdf"}, "format",
      "Le format netcdf ne convient pas au mode stats ; formats possibles : csv, geojson, gpkg"),
     ({"wide": "peut-être"}, "wide", "L'option wide doit valoir vrai ou faux ; reçu peut-être"),
-    ({"format": "xlsx"}, "format", "Format xlsx inconnu ; choisissez parmi csv, geojson, "
-                                   "gpkg, shp, parquet, netcdf, geotiff"),
-    ({"mode": "filter"}, "mode", "Le mode filter ne convient pas à cette ressource ; modes "
-                                 "possibles : stats, clip"),
+    ({"format": "xlsx"}, "format", ("Format xlsx inconnu ; choisissez parmi csv, geojson, "
+                                   "gpkg, shp, parquet, netcdf, geotiff")),
+    ({"mode": "filter"}, "mode", ("Le mode filter ne convient pas à cette ressource ; modes "
+                                 "possibles : stats, clip")),
     ({"format": "geojson", "wide": True}, "wide",
      "La disposition large ne s'applique qu'au mode statistiques en CSV"),
 ])
@@ -292,3 +292,45 @@ def _result_path(extraction_id):
     from ckanext.dataclic.model import extraction as store
 
     return store.get_extraction(extraction_id)["path"]
+
+
+def test_a_geotiff_resource_gives_stats_for_the_chosen_band(app, org, tmp_path):
+    from ckanext.dataclic.model import active_referential
+
+    path, grid = gf.north_up_geotiff(tmp_path / "lambert93.tif")
+    dataset = factories.Dataset(owner_org=org["id"])
+    resource = factories.Resource(package_id=dataset["id"], name="lambert93.tif",
+                                  upload=upload(path.read_bytes(), "lambert93.tif"))
+    run_jobs()
+    shown = call(app, "dataclic_profile_show", resource_id=resource["id"])["result"]
+    assert shown["grid"] is True and shown["profile"]["format"] == "geotiff"
+    assert shown["profile"]["crs"] == "EPSG:2154"
+    assert shown["profile"]["dimensions"] == {"band": ["scenario_1", "scenario_2"]}
+    assert shown["profile"]["variables"][0]["name"] == "lambert93"  # the resource's name
+    record = call(app, "dataclic_extract", resource_id=resource["id"],
+                  perimeter="commune:33063", labels={"band": ["scenario_2"]},
+                  wide=True)["result"]
+    assert record["status"] == "done", record
+    response = download(app, record)
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True)), delimiter=";"))
+    [commune] = [r for r in rows if r["code"] == "33063"]
+    assert not any("scenario_1" in k for k in commune)
+    ref = active_referential.get()
+    want = gf.expected_stats(ref.commune_geometry("33063"), "EPSG:2154", grid["x_min"],
+                             grid["y_max"], grid["res"],
+                             grid["arrays"][1].astype(np.float64))
+    variable = shown["profile"]["variables"][0]["name"]
+    for stat in ("mean", "min", "max", "coverage"):
+        assert math.isclose(float(commune[f"{variable}_scenario_2_{stat}"]), want[stat],
+                            rel_tol=1e-6, abs_tol=1e-9), stat
+
+
+def test_the_input_size_limit_applies_to_grids(app, indicators, ckan_config, monkeypatch):
+    monkeypatch.setitem(ckan_config, "ckanext.dataclic.extract.max_input_bytes", "1000")
+    monkeypatch.setitem(ckan_config, "ckanext.dataclic.extract.anonymous_max_input_bytes",
+                        "1000")
+    body = call(app, "dataclic_extract", status=409, lang="/fr",
+                resource_id=indicators["id"], perimeter=BORDEAUX)
+    [message] = body["error"]["resource_id"]
+    assert message.startswith("Ce fichier est trop volumineux pour être extrait ici (")
+    assert message.endswith("octets, limite 1000)")

@@ -54,10 +54,10 @@ class ExtractionError(ValueError):
 
     def __init__(self, message: str = "", /, *, translated_values: Iterable[str] = (),
                  **values: Any) -> None:
-        self.template = message
+        self.template = message if isinstance(message, str) else str(message)
         self.values = {k: _text(v) for k, v in values.items()}
         self.translated_values = tuple(translated_values)
-        super().__init__(render_message(message, self.values))
+        super().__init__(render_message(self.template, self.values))
 
     def __reduce__(self) -> Any:  # pickled with its template (RQ, multiprocessing)
         return (_rebuild, (self.template, self.values, self.translated_values))

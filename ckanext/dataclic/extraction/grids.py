@@ -43,21 +43,31 @@ OVERRIDES = ("crs", "x_dim", "y_dim", "index_base")
 NOT_CORRECTABLE = N_("Only {fields} can be corrected in the profile of a gridded resource")
 
 
-def detect(path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def detect(path: Path, overrides: dict[str, Any] | None = None,
+           name: str | None = None) -> dict[str, Any]:
     """The stored profile of a gridded file (raises the engine's ExtractionError); with the
-    editor's ``overrides`` (kept in the profile) when given."""
+    editor's ``overrides`` (kept in the profile) when given. The one variable of a GeoTIFF
+    is named after the file: after ``name`` (the resource's), since CKAN stores uploads
+    under an id."""
     from ckanext.dataclic.extract.grid import detect_grid_profile
+    from ckanext.dataclic.extract.grid.geotiff import variable_name
     from ckanext.dataclic.extract.grid.profile import GridOverrides
 
     chosen = {k: v for k, v in (overrides or {}).items() if k in OVERRIDES and v is not None}
     found = detect_grid_profile(path, GridOverrides(**chosen)).to_dict()
+    if found["format"] == "geotiff" and name and len(found["variables"]) == 1:
+        found["variables"][0]["name"] = variable_name(Path(name))
     if chosen:
         found["overrides"] = chosen
     return found
 
 
-def corrected(path: Path, before: dict[str, Any] | None,
-              changes: dict[str, Any]) -> dict[str, Any]:
+def resource_name(resource: dict[str, Any]) -> str:
+    return str(resource.get("name") or Path(str(resource.get("url") or "")).name or "")
+
+
+def corrected(path: Path, before: dict[str, Any] | None, changes: dict[str, Any],
+              name: str | None = None) -> dict[str, Any]:
     """The profile of a gridded file detected again with an editor's corrections; a
     ``ValidationError`` on the ``profile`` field, in the request's language, when a change
     is not one of :data:`OVERRIDES` or the file still cannot be used."""
@@ -73,7 +83,7 @@ def corrected(path: Path, before: dict[str, Any] | None,
     if overrides.get("index_base") not in (None, 0, 1):
         raise invalid("profile", NOT_CORRECTABLE, fields=", ".join(OVERRIDES))
     try:
-        return detect(path, overrides)
+        return detect(path, overrides, name)
     except ExtractionError as error:
         raise tk.ValidationError({"profile": [error.render(translate)]}) from error
 

@@ -85,7 +85,8 @@ def detect(resource: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
         path = source_file(resource)
         if grids.is_grid_path(path):  # an editor's corrections are kept
             found = grids.detect(path, ((current or {}).get("profile") or {}).get("overrides")
-                                 if (current or {}).get("corrected") else None)
+                                 if (current or {}).get("corrected") else None,
+                                 grids.resource_name(resource))
         else:
             found = detect_profile(path, referential()).to_dict()
         if not allowed_modes(found):

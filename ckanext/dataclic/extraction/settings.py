@@ -154,4 +154,7 @@ def error_detail(error: BaseException) -> str | None:
         return None
     import json
 
-    return json.dumps(detail(), ensure_ascii=False)
+    try:
+        return json.dumps(detail(), ensure_ascii=False)
+    except (TypeError, ValueError):  # the English text stands alone
+        return None

@@ -153,7 +153,8 @@ def _correct_grid(resource: dict[str, Any], current: dict[str, Any] | None,
         path = service.source_file(resource)
     except service.SourceError as error:
         raise tk.ValidationError({"profile": [tk._(str(error))]}) from error
-    found = grids.corrected(path, (current or {}).get("profile"), changes)
+    found = grids.corrected(path, (current or {}).get("profile"), changes,
+                            grids.resource_name(resource))
     store.save_profile(resource["id"], status="detected", profile=found, message=None,
                        content_version=service.content_version(resource), corrected=True)
     return service.profile_view(resource["id"], store.get_profile(resource["id"]))

@@ -1,8 +1,9 @@
 """Tables of the CKAN-side extraction: resource profiles, extractions, publications.
 
-Created by ``ckan db upgrade -p dataclic`` (revisions ``b2d4f6a8c013`` to ``d4f6b8c0e237``). Rows are plain
-dictionaries for the callers; every write is its own short transaction so that background
-jobs, web requests and the CLI see each other's changes at once.
+Created by ``ckan db upgrade -p dataclic`` (revisions ``b2d4f6a8c013`` to
+``d4f6b8c0e237``). Rows are plain dictionaries for the callers; every write is its own short
+transaction so that background jobs, web requests and the CLI see each other's changes at
+once.
 """
 from __future__ import annotations
 
