@@ -97,14 +97,34 @@ def press(browser, element) -> None:
     element.click()
 
 
+def run_queued_jobs() -> None:
+    """Extractions too large to run within the request wait for a worker: run it here."""
+    from ckan.lib import jobs
+
+    queues = [q.name.split(":")[-1] for q in jobs.get_all_queues()] or ["default"]
+    if any(q.count for q in jobs.get_all_queues()):
+        jobs.Worker(queues).work(burst=True)
+
+
 def download(browser, panel):
-    """Click Download and wait for the result; the download link's URL."""
+    """Click Download and wait for the result (or an error); the download link's URL."""
     from selenium.webdriver.common.by import By
 
     press(browser, panel.find_element(By.CSS_SELECTOR, "button.dataclic-download"))
-    link = wait(browser, visible(browser, "a.dataclic-download-link"), "no download link",
-                TIMEOUT)
-    return link.get_attribute("href")
+
+    def finished(d):
+        shown = visible(d, "a.dataclic-download-link")(d) or visible(d, ".dataclic-error")(d)
+        if not shown:
+            run_queued_jobs()
+        return shown
+
+    try:
+        shown = wait(browser, finished, "no download link", TIMEOUT)
+    except Exception:
+        status = panel.find_element(By.CSS_SELECTOR, ".dataclic-status").text
+        raise AssertionError(f"no result; the panel says {status!r}") from None
+    assert "dataclic-download-link" in shown.get_attribute("class"), shown.text
+    return shown.get_attribute("href")
 
 
 def fetch(url: str) -> bytes:
