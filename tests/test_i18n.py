@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "ckanext" / "dataclic"
 PO = translation_sources.PO
 MO = PO.with_suffix(".mo")
-SCRIPT = PACKAGE / "assets" / "dataclic-extract.js"
+# The panel's bundle: its grid part and the module itself.
+SCRIPTS = [PACKAGE / "assets" / "dataclic-extract-grid.js",
+           PACKAGE / "assets" / "dataclic-extract.js"]
 
 
 def french_catalogue():
@@ -77,7 +79,7 @@ def test_every_message_the_widget_shows_is_sent_translated(app):
     itself (English) to a French user."""
     from ckanext.dataclic import helpers
 
-    script = SCRIPT.read_text(encoding="utf-8")
+    script = "\n".join(s.read_text(encoding="utf-8") for s in SCRIPTS)
     used = set(re.findall(r'\bt\(\s*"([a-z_]+)"', script))
     for first, second in re.findall(r'\bt\([^,()]*\?\s*"([a-z_]+)"\s*:\s*"([a-z_]+)"', script):
         used |= {first, second}

@@ -14,6 +14,12 @@ import ckan.plugins.toolkit as tk
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
+from ckanext.dataclic.grid_panel import (
+    GRID_PROVENANCE_KEYS,
+    grid_origin,
+    grid_panel,
+    grid_panel_strings,
+)
 from ckanext.dataclic.logic import dataset_fields
 
 log = logging.getLogger(__name__)
@@ -102,6 +108,8 @@ def extraction_panel(resource_id: str) -> dict[str, Any] | None:
         shown = _call("dataclic_profile_show", {"resource_id": resource_id})
     if not isinstance(shown, dict) or shown.get("status") != "detected":
         return None
+    if shown.get("grid"):
+        return grid_panel(shown, resource_id)
     formats = [f for f in shown.get("formats") or [] if f in FORMAT_LABELS]
     if not formats:
         return None
@@ -113,6 +121,7 @@ def extraction_panel(resource_id: str) -> dict[str, Any] | None:
     departements = sorted(coverage.get("departements") or {})
     return {
         "resource_id": resource_id,
+        "grid": False,
         "geometric": bool(shown.get("geometric")),
         "formats": [{"value": f, "label": FORMAT_LABELS[f]} for f in formats],
         "modes": [{"value": m, "label": labels[m]} for m in modes],
@@ -219,6 +228,7 @@ def _plural(singular: str, plural: str) -> dict[str, str]:
 
 def _build_panel_strings() -> dict[str, Any]:
     return {
+        **grid_panel_strings(_plural),
         "searching": tk._("Searching…"),
         "no_result": tk._("No territory found"),
         "results": _plural("{count} territory found; use the up and down arrows to choose",
@@ -273,6 +283,8 @@ def _origin(facts: dict[str, Any], refresh: dict[str, Any]) -> dict[str, Any]:
         "source_available": source is not None,
         "refresh_ok": None if not status else status in ("ok", "unchanged"),
         "mode_label": mode_labels().get(mode, mode),
+        **{k: facts.get(k) for k in GRID_PROVENANCE_KEYS},
+        **grid_origin(facts),
     }
 
 
@@ -316,7 +328,8 @@ def provenance_keys() -> list[str]:
     """Extras the provenance box shows, so the "Additional Info" table need not repeat them
     (plus the portal's own ``package_hide_extras``)."""
     hidden = tk.config.get("package_hide_extras") or []
-    return [*PROVENANCE_KEYS, *REFRESH_KEYS, "dataclic_extraction_id", *hidden]
+    return [*PROVENANCE_KEYS, *GRID_PROVENANCE_KEYS, *REFRESH_KEYS, "dataclic_extraction_id",
+            *hidden]
 
 
 def get_helpers() -> dict[str, Callable[..., Any]]:

@@ -92,7 +92,8 @@ def _time_ms(app, url: str) -> float:
 def test_widget_figures(demo_resource, portal, browser, app, monkeypatch):
     from webassets.filter.rjsmin.rjsmin import jsmin
 
-    js = jsmin((ASSETS / "dataclic-extract.js").read_text()).encode()
+    js = jsmin("\n".join((ASSETS / name).read_text() for name in (
+        "dataclic-extract-grid.js", "dataclic-extract.js"))).encode()
     print(f"\npanel assets: one bundle, JS with the panel's CSS inside, {len(js)} B minified "
           f"({len(gzip.compress(js))} B gzip)")
 

@@ -10,6 +10,11 @@
  * A result (download link, report, publish form) always matches the form above it: choosing
  * another territory, selection mode, format or coordinate system removes it at once, and the
  * answers of an extraction started for the previous choice are ignored.
+ *
+ * Gridded resources (data-module-grid="true"): the methods of dataclic-extract-grid.js (same
+ * bundle) offer the formats of the chosen mode and send the variables, the labels of the
+ * other dimensions and the threshold; ticking or unticking any of them also removes a shown
+ * result.
  */
 ckan.module("dataclic-extract", function ($) {
   "use strict";
@@ -38,6 +43,11 @@ ckan.module("dataclic-extract", function ($) {
     ".dataclic-map-perimeter {fill: rgba(13, 110, 253, 0.2);stroke: #0d6efd;stroke-width: 1.2;stroke-linejoin: round;}",
     ".dataclic-map-extent {fill: none;stroke: #6c757d;stroke-width: 1;stroke-dasharray: 4 3;}",
     ".dataclic-progress .progress {height: 1.25rem;}",
+    // Grid choices: checkbox labels read as plain text (CKAN adds a bold "label:after" colon).
+    ".dataclic-grid .form-check-label {font-weight: normal;}",
+    ".dataclic-grid .form-check-label::after {content: none;}",
+    ".dataclic-grid legend {margin-bottom: 0.25rem;}",
+    ".dataclic-threshold {max-width: 12rem;}",
     ".dataclic-extract [hidden] {display: none !important;}"
   ].join("\n");
 
@@ -55,8 +65,9 @@ ckan.module("dataclic-extract", function ($) {
     });
   }
 
-  return {
-    options: { resourceId: null, bounds: null, departements: null },
+  // The grid's parts (dataclic-extract-grid.js, earlier in the bundle) join the methods below.
+  return $.extend({
+    options: { resourceId: null, bounds: null, departements: null, grid: false },
 
     initialize: function () {
       var el = this.el;
@@ -91,6 +102,10 @@ ckan.module("dataclic-extract", function ($) {
       this.perimeter = this.$input.data("perimeter") || null;
       this.perimeterName = this.perimeter ? this.$input.val() : null;
 
+      this.$formatOptions = el.find(".dataclic-format option").clone();
+      el.find(".dataclic-variable, .dataclic-label").on("change", this._clearResult.bind(this));
+      el.find(".dataclic-threshold").on("input change", this._clearResult.bind(this));
+      this._applyModeFormats();
       this.$input.on("input", this._onInput.bind(this));
       this.$input.on("keydown", this._onKeydown.bind(this));
       this.$input.on("blur", this._onBlur.bind(this));
@@ -430,6 +445,7 @@ ckan.module("dataclic-extract", function ($) {
       };
       var mode = el.find(".dataclic-mode").val();
       if (mode) { request.mode = mode; }
+      if (this.options.grid) { $.extend(request, this._gridChoices(mode)); }
       var crs = el.find(".dataclic-crs");
       if (crs.length && !el.find(".dataclic-crs-field").prop("hidden")) {
         request.out_crs = crs.val();
@@ -438,6 +454,7 @@ ckan.module("dataclic-extract", function ($) {
     },
 
     _onModeChange: function () {
+      this._applyModeFormats();
       this._clearResult();
       if (this.perimeter) { this._preview(); }
     },
@@ -491,6 +508,7 @@ ckan.module("dataclic-extract", function ($) {
           return;   // an answer for an older choice
         }
         var name = p.perimeter_name || self.perimeterName;
+        if (p.source === "grid") { self._gridPreview(p, name); return; }
         if (p.rows_estimate === null || p.rows_estimate === undefined) {
           self.$preview.text(self.t("preview_unknown", { name: name }));
         } else if (p.rows_estimate === 0) {
@@ -518,6 +536,12 @@ ckan.module("dataclic-extract", function ($) {
       if (!this.perimeter) {
         this._showError(this.t("choose_territory"), false);
         this.$input.trigger("focus");
+        return;
+      }
+      var problem = this.options.grid ? this._gridProblem() : null;
+      if (problem) {
+        this._showError(problem.message, false);
+        problem.focus.trigger("focus");
         return;
       }
       this._startExtraction(this._request());
@@ -595,6 +619,10 @@ ckan.module("dataclic-extract", function ($) {
       var $report = this.$result.find(".dataclic-report").empty();
       var report = record.report || {};
       var n = function (v) { return self.numbers.format(v || 0); };
+      if (report.kind === "grid" || this.options.grid) {
+        this._gridSummary(record, $report);
+        return;
+      }
       $("<li>").text(this.t("rows_kept", { count: n(report.rows_kept) })).appendTo($report);
       if (report.rows_read) {
         $("<li>").text(this.t("rows_read", { count: n(report.rows_read) })).appendTo($report);
@@ -615,6 +643,12 @@ ckan.module("dataclic-extract", function ($) {
         $("<li>").text(this.t("rows_without_geometry", { count: n(report.rows_without_geometry) }))
           .appendTo($report);
       }
+      this._finishReport(record, $report, this.t("rows_kept", { count: n(report.rows_kept) }));
+    },
+
+    /* The end of every report (date, time), then the result and the publish form appear. */
+    _finishReport: function (record, $report, headline) {
+      var report = record.report || {};
       var finished = this.formatDate(record.finished);
       if (finished) {
         $("<li>").text(this.t("extracted", { date: finished })).appendTo($report);
@@ -626,7 +660,7 @@ ckan.module("dataclic-extract", function ($) {
       this.$result.prop("hidden", false);
       this.$publish.prop("hidden", false);
       this.$publish.find(".dataclic-published").empty();
-      this._announce(this.t("done") + ". " + this.t("rows_kept", { count: n(report.rows_kept) }));
+      this._announce(this.t("done") + ". " + headline);
     },
 
     _fail: function (reason) {
@@ -726,5 +760,5 @@ ckan.module("dataclic-extract", function ($) {
       clearTimeout(this.pollTimer);
       clearTimeout(this.searchTimer);
     }
-  };
+  }, window.dataclicExtractGrid || {});
 });

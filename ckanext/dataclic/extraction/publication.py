@@ -2,6 +2,7 @@
 keep it up to date when its source changes."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -11,6 +12,8 @@ from typing import Any
 import ckan.plugins.toolkit as tk
 
 from ckanext.dataclic.extraction import service
+from ckanext.dataclic.grid_panel import GRID_FORMAT_LABELS
+from ckanext.dataclic.grid_provenance import grid_options, grid_provenance, json_dict
 from ckanext.dataclic.logic import dataset_fields
 from ckanext.dataclic.logic.territory_metadata import standard_territory_fields
 from ckanext.dataclic.model import extraction as store
@@ -26,13 +29,16 @@ REFRESH_WAIT_S = 3600
 def _upload(path: Path, filename: str, fmt: str) -> Any:
     from werkzeug.datastructures import FileStorage
 
+    content_type = service.CONTENT_TYPES.get(fmt) or "application/octet-stream"
     return FileStorage(stream=path.open("rb"), filename=filename,
-                       content_type=service.CONTENT_TYPES[fmt].split(";")[0])
+                       content_type=content_type.split(";")[0])
 
 
 def provenance(record: dict[str, Any], source_package: dict[str, Any],
                source_resource: dict[str, Any]) -> dict[str, str]:
-    report = json.loads(record["report"] or "{}")
+    report = json_dict(record["report"])
+    grid = grid_provenance(record, report)
+    rows_kept = report.get("rows_written") if grid else report.get("rows_kept", "")
     return {
         "dataclic_source_package": source_package["name"],
         "dataclic_source_package_title": source_package.get("title") or source_package["name"],
@@ -44,8 +50,9 @@ def provenance(record: dict[str, Any], source_package: dict[str, Any],
             timespec="seconds"),
         "dataclic_mode": record["mode"],
         "dataclic_rows_read": str(report.get("rows_read", "")),
-        "dataclic_rows_kept": str(report.get("rows_kept", "")),
+        "dataclic_rows_kept": "" if rows_kept in (None, 0) and grid else str(rows_kept),
         "dataclic_extraction_id": record["id"],
+        **grid,
     }
 
 
@@ -82,8 +89,11 @@ def _rows(facts: dict[str, str]) -> int:
         return 0
 
 
-def _mode_label(mode: str) -> str:
+def _mode_label(mode: str, grid: bool = False) -> str:
     """The selection mode as the panel names it, in the portal's default language."""
+    if grid:
+        return {"stats": gettext_default("Statistics per commune"),
+                "clip": gettext_default("Clip the grid")}.get(mode, mode)
     labels = {
         "filter": gettext_default("Filter by commune code"),
         "intersects": gettext_default("Features touching the territory"),
@@ -99,9 +109,13 @@ def _resource_fields(record: dict[str, Any], source_resource: dict[str, Any],
     fmt = record["format"]
     title = source_resource.get("name") or record["filename"]
     rows = _rows(facts)
+    label = service.FORMAT_LABELS.get(fmt) or GRID_FORMAT_LABELS.get(fmt, fmt)
+    if facts.get("dataclic_grid"):
+        return {"name": f"{title} — {record['perimeter_name']}", "format": label,
+                "description": _grid_description(record, title, facts), **facts}
     return {
         "name": f"{title} — {record['perimeter_name']}",
-        "format": service.FORMAT_LABELS[fmt],
+        "format": label,
         "description": ngettext_default(
             "Extract of {source} for {territory} ({vintage}), {rows} row.",
             "Extract of {source} for {territory} ({vintage}), {rows} rows.", rows,
@@ -109,6 +123,22 @@ def _resource_fields(record: dict[str, Any], source_resource: dict[str, Any],
                  rows=facts["dataclic_rows_kept"]),
         **facts,
     }
+
+
+def _grid_description(record: dict[str, Any], title: str, facts: dict[str, str]) -> str:
+    """A published grid extract's description, in the portal's default language."""
+    values = {"source": title, "territory": record["perimeter_name"],
+              "vintage": record["vintage"], "variables": facts["dataclic_variables"],
+              "rows": facts.get("dataclic_rows_kept") or "0"}
+    if record["mode"] == "clip":
+        return gettext_default(
+            "Grid cells of {source} meeting {territory} ({vintage}); variables: "
+            "{variables}.").format(**values)
+    return ngettext_default(
+        "Statistics per commune of {source} for {territory} ({vintage}); variables: "
+        "{variables}; {rows} row.",
+        "Statistics per commune of {source} for {territory} ({vintage}); variables: "
+        "{variables}; {rows} rows.", _rows(facts)).format(**values)
 
 
 def publish(context: dict[str, Any], record: dict[str, Any], owner_org: str,
@@ -170,7 +200,7 @@ def publish(context: dict[str, Any], record: dict[str, Any], owner_org: str,
             "referential (selection: {mode}) on {date}."
         ).format(source=source_package.get("title") or source_package["name"],
                  territory=record["perimeter_name"], vintage=record["vintage"],
-                 mode=_mode_label(record["mode"]),
+                 mode=_mode_label(record["mode"], bool(facts.get("dataclic_grid"))),
                  date=date_default(facts["dataclic_extraction_date"]))
         package = tk.get_action("package_create")(dict(user_context), {
             "name": name, "title": title, "owner_org": org["id"], "notes": notes,
@@ -194,7 +224,8 @@ def publish(context: dict[str, Any], record: dict[str, Any], owner_org: str,
         "resource_id": resource["id"], "package_id": package["id"],
         "source_resource_id": source_resource["id"], "perimeter": record["perimeter"],
         "options": json.dumps({"mode": record["mode"], "format": record["format"],
-                               "out_crs": record["out_crs"], "enrich": record["enrich"]}),
+                               "out_crs": record["out_crs"], "enrich": record["enrich"],
+                               **grid_options(record)}),
         "extraction_id": record["id"], "user_id": getattr(user, "id", None),
         "content_version": service.content_version(source_resource),
         "vintage": record["vintage"], "published": store.now(),
@@ -255,10 +286,14 @@ def refresh(resource_id: str, *, force: bool = False) -> str:
     try:
         source = service.show_resource(item["source_resource_id"])
         service.detect(source)
+        # A grid extract is refreshed with the same variables, labels and threshold.
+        accepted = {f.name for f in dataclasses.fields(service.ExtractionRequest)}
+        choices = {k: v for k, v in options.items()
+                   if k in ("variables", "labels", "threshold", "wide") and k in accepted}
         request = service.ExtractionRequest(
             resource=source, perimeter=item["perimeter"], format=options["format"],
             mode=options["mode"], out_crs=options["out_crs"], enrich=options["enrich"],
-            user_id=item["user_id"])
+            user_id=item["user_id"], **choices)
         record, _cached = service.request_extraction(request, inline=True)
         record = _wait(record)
         if record["status"] != "done":
