@@ -33,7 +33,7 @@ GRID_PROVENANCE_KEYS = (
     "dataclic_variables",
     "dataclic_labels",
     "dataclic_threshold",
-    "dataclic_method",
+    "dataclic_grid_method",
 )
 _GRID_TEXT = re.compile(r"^(\d+)x(\d+) cells of (\S+) x (\S+)$")
 
@@ -127,7 +127,7 @@ def grid_origin(facts: dict[str, Any]) -> dict[str, Any]:
     extract does not come from a grid)."""
     if not facts.get("dataclic_grid"):
         return {}
-    method = facts.get("dataclic_method") or ""
+    method = facts.get("dataclic_grid_method") or ""
     mode = facts.get("dataclic_mode") or ""
     return {
         "grid": True,

@@ -37,24 +37,35 @@ def grid_options(record: dict[str, Any]) -> dict[str, Any]:
 MAX_LABELS_LISTED = 60
 
 
-def _labels_kept(report: dict[str, Any], options: dict[str, Any]) -> str:
-    """JSON {dimension: [labels kept]}, or {dimension: {count, first, last}} for long lists,
-    for the dimensions of the variables extracted."""
-    chosen = options.get("labels")
-    if isinstance(chosen, str):
-        chosen = json_dict(chosen)
-    chosen = chosen if isinstance(chosen, dict) else {}
+def labels_summary(by_dimension: dict[str, Any]) -> str:
+    """``dataclic_labels``: JSON {dimension: [labels kept]}, or {dimension: {count, first,
+    last}} past ``MAX_LABELS_LISTED`` labels (or {count} when the labels are unknown). The
+    same for published extracts and for grids the territorial harvest publishes."""
     kept: dict[str, Any] = {}
-    for dim, count in (report.get("dimensions") or {}).items():
-        labels = chosen.get(dim)
-        if not isinstance(labels, list) or not labels:
-            kept[dim] = {"count": count}
+    for dim, labels in by_dimension.items():
+        if isinstance(labels, int):
+            kept[dim] = {"count": labels}
         elif len(labels) <= MAX_LABELS_LISTED:
             kept[dim] = [str(label) for label in labels]
         else:
             kept[dim] = {"count": len(labels), "first": str(labels[0]),
                          "last": str(labels[-1])}
     return json.dumps(kept, ensure_ascii=False) if kept else ""
+
+
+def _labels_kept(report: dict[str, Any], options: dict[str, Any]) -> str:
+    """The labels kept of the dimensions of the variables extracted: those chosen, else the
+    report's (every label of the dimension)."""
+    chosen = options.get("labels")
+    if isinstance(chosen, str):
+        chosen = json_dict(chosen)
+    chosen = chosen if isinstance(chosen, dict) else {}
+    known = report.get("labels") or {}
+    kept: dict[str, Any] = {}
+    for dim, count in (report.get("dimensions") or {}).items():
+        labels = chosen.get(dim) or known.get(dim)
+        kept[dim] = labels if isinstance(labels, list) and labels else count
+    return labels_summary(kept)
 
 
 def grid_provenance(record: dict[str, Any], report: dict[str, Any]) -> dict[str, str]:
@@ -70,5 +81,5 @@ def grid_provenance(record: dict[str, Any], report: dict[str, Any]) -> dict[str,
         "dataclic_variables": ", ".join(report.get("variables") or []),
         "dataclic_labels": _labels_kept(report, options),
         "dataclic_threshold": "" if threshold is None else f"{float(threshold):g}",
-        "dataclic_method": str(report.get("method") or ""),
+        "dataclic_grid_method": str(report.get("method") or ""),
     }

@@ -78,7 +78,7 @@ def test_a_published_grid_extract_carries_its_grid_provenance(app, editor, org, 
         assert facts["dataclic_variables"] == "NORTX35"
         assert json.loads(facts["dataclic_labels"]) == {"horizon": ["H1", "H2"]}
         assert facts["dataclic_threshold"] == "25"
-        assert facts["dataclic_method"] == record["report"]["method"]
+        assert facts["dataclic_grid_method"] == record["report"]["method"]
         assert facts["dataclic_mode"] == "stats"
     # 28 communes + the EPCI, 2 horizons, 6 statistics (mean, min, max, 2 shares, coverage).
     assert resource["dataclic_rows_kept"] == str(29 * 2 * 6)
@@ -92,7 +92,7 @@ def test_a_published_grid_extract_carries_its_grid_provenance(app, editor, org, 
                   "Statistiques par commune"):
         assert words in box, words
     # The "Additional Info" table does not repeat what the box shows.
-    assert "dataclic_grid" not in page and "dataclic_method" not in page
+    assert "dataclic_grid" not in page and "dataclic_grid_method" not in page
 
 
 def test_clip_publication_names_the_grid_without_rows(app, editor, org, indicators):

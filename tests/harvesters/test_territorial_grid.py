@@ -144,7 +144,7 @@ def test_netcdf_resource_becomes_per_commune_statistics_of_the_territory(server,
     assert facts["dataclic_grid"] == "143x134 cells of 8000 x 8000"
     assert facts["dataclic_grid_crs"] == "EPSG:27572"
     assert facts["dataclic_variables"] == "NORTX35 (jour), NORTR (jour)"
-    assert facts["dataclic_labels"] == "horizon: REF, H1, H2, H3"
+    assert json.loads(facts["dataclic_labels"]) == {"horizon": ["REF", "H1", "H2", "H3"]}
     assert "area weights" in facts["dataclic_grid_method"]
     assert "notice.pdf" in dataset["notes"]
     assert "turned into statistics per commune" in dataset["notes"]

@@ -233,7 +233,7 @@ def test_grid_statistics_clip_and_publication_in_a_real_browser(grid_resource, p
     assert facts["dataclic_variables"] == "NORTX35"
     assert json.loads(facts["dataclic_labels"]) == {"horizon": KEPT}
     assert float(facts["dataclic_threshold"]) == THRESHOLD
-    assert "exact cell-coverage" in facts["dataclic_method"]
+    assert "exact cell-coverage" in facts["dataclic_grid_method"]
     assert facts["dataclic_mode"] == "stats"
     press(browser, published)
     box = wait(browser, visible(browser, "section.dataclic-provenance"),

@@ -9,10 +9,12 @@ weighted once and every later harvest of any file on it only reads the weights.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from ckanext.dataclic.extract.errors import ExtractionError
+from ckanext.dataclic.grid_provenance import labels_summary
 
 from .local_cut import CutError, CutResult, _temp_path, sha256
 
@@ -23,7 +25,6 @@ WEIGHTS_FOLDER = "grid-weights"
 GRID_FORMATS = {"nc": ".nc", "netcdf": ".nc", "nc4": ".nc", "netcdf4": ".nc",
                 "tif": ".tif", "tiff": ".tif", "geotiff": ".tif", "cog": ".tif"}
 MAYBE_GRID_FORMATS = {"txt": ".txt", "text": ".txt"}
-MAX_LABELS_SHOWN = 8
 LAYER_NAME = "statistics_per_commune"
 
 
@@ -134,29 +135,31 @@ def grid_provenance(profile: Any, report: Any) -> dict[str, str]:
     variables = []
     for var in profile.variables:
         variables.append(f"{var.name} ({var.units})" if var.units else var.name)
-    labels = []
-    for dim, values in profile.dimensions.items():
-        shown = [str(v) for v in values]
-        if len(shown) > MAX_LABELS_SHOWN:
-            shown = [shown[0], "…", shown[-1], f"({len(values)})"]
-        labels.append(f"{dim}: {', '.join(shown)}")
     return {
         "dataclic_grid": report.grid,
         "dataclic_grid_crs": profile.crs,
         "dataclic_grid_format": profile.format,
         "dataclic_variables": ", ".join(variables),
-        "dataclic_labels": "; ".join(labels),
+        "dataclic_labels": labels_summary(dict(profile.dimensions)),
         "dataclic_grid_method": report.method,
     }
 
 
 def merged_provenance(parts: list[dict[str, str]]) -> dict[str, str]:
     """One set of grid extras for a dataset with several grid resources: each key's
-    distinct values, in order, joined by " | "."""
+    distinct values, in order, joined by " | " (the labels' JSON objects are united)."""
     merged: dict[str, list[str]] = {}
     for extras in parts:
         for key, value in extras.items():
             values = merged.setdefault(key, [])
             if value not in values:
                 values.append(value)
-    return {key: " | ".join(values) for key, values in merged.items()}
+    joined = {key: " | ".join(values) for key, values in merged.items()}
+    if len(merged.get("dataclic_labels", [])) > 1:  # JSON: one object for every resource
+        from ckanext.dataclic.grid_provenance import json_dict
+
+        union: dict[str, object] = {}
+        for value in merged["dataclic_labels"]:
+            union.update(json_dict(value))
+        joined["dataclic_labels"] = json.dumps(union, ensure_ascii=False)
+    return joined
