@@ -42,6 +42,7 @@ from .server_filters import (
     ods_wheres,
     wfs_filter,
 )
+from .territory_columns import datafair_columns, ods_columns
 
 # Remote datasets (layers, endpoints) counted per source, and requests per source.
 MAX_ITEMS = 20
@@ -154,17 +155,15 @@ def _count(client: RemoteClient, budget: Budget, url: str, params: dict[str, Any
 def _datafair(content: dict[str, Any], config: dict[str, Any], source_url: str,
               client: RemoteClient, perimeter: Any, ref: Any, budget: Budget
               ) -> tuple[int, str, bool]:
-    from .datafair import api_base, schema_profile
+    from .datafair import api_base
 
     ident = str(content["id"])
     lines = f"{api_base(source_url)}/datasets/{quote(ident, safe='')}/lines"
-    schema = [f for f in content.get("schema") or [] if isinstance(f, dict) and f.get("key")]
-    profile = json.loads(schema_profile(schema, "csv") or "{}")
-    code_column = (config.get("profile") or {}).get("code_column") or profile.get("code_column")
+    _schema, code_column, geo = datafair_columns(content, config)
     if code_column:
         queries = [{f"{code_column}_in": ",".join(part)} for part in
                    chunks(commune_codes(perimeter), DEFAULT_CODES_PER_REQUEST)]
-    elif content.get("bbox") or profile.get("geometry", "none") != "none":
+    elif geo:
         west, south, east, north = perimeter.bounds
         queries = [{"bbox": f"{west:.6f},{south:.6f},{east:.6f},{north:.6f}"}]
     else:
@@ -178,16 +177,10 @@ def _ods(content: dict[str, Any], config: dict[str, Any], source_url: str,
          client: RemoteClient, perimeter: Any, ref: Any, budget: Budget
          ) -> tuple[int, str, bool]:
     from .ods import api_base
-    from .profiles import profile_from_fields
 
     ident = str(content["dataset_id"])
     records = f"{api_base(source_url)}/catalog/datasets/{quote(ident, safe='')}/records"
-    fields = [f for f in content.get("fields") or [] if isinstance(f, dict) and f.get("name")]
-    typed = [(str(f["name"]), str(f.get("type") or "")) for f in fields]
-    profile = json.loads(profile_from_fields("csv", typed, delimiter=";") or "{}")
-    code_field = (config.get("profile") or {}).get("code_column") or profile.get("code_column")
-    geo_field = next((n for n, t in typed if t == "geo_shape"), None) or next(
-        (n for n, t in typed if t == "geo_point_2d"), None)
+    code_field, geo_field = ods_columns(content, config)
     wheres = ods_wheres(perimeter, code_field, geo_field) or [None]
     total = 0
     for where in wheres:

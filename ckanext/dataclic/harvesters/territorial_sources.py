@@ -4,7 +4,6 @@ downloading the national data), the server-filtered answers, and how to check th
 
 from __future__ import annotations
 
-import json
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from .server_filters import (
     wfs_features,
 )
 from .territorial import Part, Plan
+from .territory_columns import datafair_columns, ods_columns
 
 # Hub'Eau names its code columns after the object (station, site); then every name the
 # engine's profile detection knows.
@@ -82,16 +82,13 @@ def _national_only(draft: DatasetDraft) -> DatasetDraft:
 def _datafair(harvester: Any, content: dict[str, Any], config: dict[str, Any],
               source_url: str, client: RemoteClient, perimeter: Any, ref: Any,
               meter: Meter, folder: Path) -> Plan:
-    from .datafair import api_base, schema_profile
+    from .datafair import api_base
 
     national = harvester.build_dataset(content, {**config, "download": "file"}, source_url,
                                        client)  # metadata and links only
     ident = str(content["id"])
     dataset_api = f"{api_base(source_url)}/datasets/{quote(ident, safe='')}"
-    schema = [f for f in content.get("schema") or [] if isinstance(f, dict) and f.get("key")]
-    profile = json.loads(schema_profile(schema, "csv") or "{}")
-    code_column = (config.get("profile") or {}).get("code_column") or profile.get("code_column")
-    geo = bool(content.get("bbox")) or profile.get("geometry", "none") != "none"
+    schema, code_column, geo = datafair_columns(content, config)
     staged = datafair_lines(client, f"{dataset_api}/lines", perimeter, meter, folder,
                             code_column=code_column, geo=geo,
                             page_size=min(config.get("page_size", 10000), 10000),
@@ -192,17 +189,11 @@ def _wfs(harvester: Any, content: dict[str, Any], config: dict[str, Any], source
 def _ods(harvester: Any, content: dict[str, Any], config: dict[str, Any], source_url: str,
          client: RemoteClient, perimeter: Any, ref: Any, meter: Meter, folder: Path) -> Plan:
     from .ods import api_base
-    from .profiles import profile_from_fields
 
     national = harvester.build_dataset(content, config, source_url, client)  # links only
     ident = str(content["dataset_id"])
     exports = f"{api_base(source_url)}/catalog/datasets/{quote(ident, safe='')}/exports"
-    fields = [f for f in content.get("fields") or [] if isinstance(f, dict) and f.get("name")]
-    typed = [(str(f["name"]), str(f.get("type") or "")) for f in fields]
-    profile = json.loads(profile_from_fields("csv", typed, delimiter=";") or "{}")
-    code_field = (config.get("profile") or {}).get("code_column") or profile.get("code_column")
-    geo_field = next((n for n, t in typed if t == "geo_shape"), None) or next(
-        (n for n, t in typed if t == "geo_point_2d"), None)
+    code_field, geo_field = ods_columns(content, config)
     cap = _cap(config, client)
     parts: list[Part] = []
     path, method, detail = ods_export(client, f"{exports}/csv", perimeter, meter, folder, ".csv",
