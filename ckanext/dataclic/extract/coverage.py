@@ -192,7 +192,7 @@ def _parquet(path: Path, profile: ExtractionProfile, counts: Counter[str],
         _scan_table_batches(file.iter_batches(batch_size=65_536, columns=wanted), profile,
                             counts, bounds)
     if profile.geometry == "native":
-        from .profile import parquet_geo_metadata
+        from .layer_profiles import parquet_geo_metadata
 
         meta = parquet_geo_metadata(file) or {}
         import json
@@ -209,7 +209,7 @@ def _parquet(path: Path, profile: ExtractionProfile, counts: Counter[str],
 
 def _json_records(path: Path, profile: ExtractionProfile, counts: Counter[str],
                   bounds: _Bounds) -> int:
-    from .profile import load_json_records
+    from .layer_profiles import load_json_records
 
     records = load_json_records(path)
     if profile.code_column:
@@ -229,7 +229,7 @@ def _json_records(path: Path, profile: ExtractionProfile, counts: Counter[str],
 def _ogr(path: Path, profile: ExtractionProfile, counts: Counter[str], bounds: _Bounds) -> int:
     import pyogrio
 
-    from .profile import ogr_source
+    from .layer_profiles import ogr_source
 
     source = ogr_source(path, profile.format)
     info = pyogrio.read_info(source, layer=profile.layer, force_feature_count=True,

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import N_, ExtractionError
-from .profile import ExtractionProfile, layer_info, load_json_records, ogr_source
+from .layer_profiles import layer_info, load_json_records, ogr_source
+from .profile import ExtractionProfile
 
 BATCH_ROWS = 65_536
 Progress = Callable[[int, int], None]
