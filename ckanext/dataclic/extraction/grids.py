@@ -1,7 +1,7 @@
 """Gridded resources (NetCDF, GeoTIFF, DRIAS text exports) on the CKAN side: their profile,
 the options of a grid extraction (variables, labels, threshold, wide), running it with the
-engine's ``extract_grid``, and its preview. The contract is /work/briefs/grid-contract.md,
-documented in docs/extraction.md ("Climate grids")."""
+engine's ``extract_grid``, and its preview. The API is documented in docs/extraction.md
+("Climate grids")."""
 from __future__ import annotations
 
 import json
