@@ -294,6 +294,33 @@ class RemoteClient:
         answered = {k.lower(): v for k, v in response.headers.items()}
         return b"".join(self._chunks(response, target, cap)), answered
 
+    def post_form(
+        self, url: str, params: dict[str, Any] | None, form: dict[str, str], *,
+        max_bytes: int | None = None, headers: dict[str, str] | None = None,
+    ) -> bytes:
+        """POST ``form`` (URL-encoded) to ``url?params`` once (no retry, no redirect): for
+        filters too long for a URL (a WFS ``cql_filter``). Same host policy, timeouts and
+        size cap as a GET; the answer's bytes."""
+        target = full_url(url, params)
+        self.policy.check(target)
+        limits = self.limits
+        try:
+            response = self.session.post(
+                target, data=urlencode(form), stream=True, allow_redirects=False,
+                headers={"Content-Type": "application/x-www-form-urlencoded",
+                         **(headers or {})},
+                timeout=(limits.connect_timeout, limits.read_timeout))
+        except requests.RequestException as exc:
+            raise RemoteError(target, N_("connection failed ({reason})"),
+                              reason=type(exc).__name__) from exc
+        if response.status_code >= 300:
+            response.close()
+            raise RemoteError(target, N_("the server answered {status} {reason}"),
+                              response.status_code, status=response.status_code,
+                              reason=response.reason or "error",
+                              translated_values=("reason",))
+        return b"".join(self._chunks(response, target, max_bytes or limits.max_bytes))
+
     def get_json(self, url: str, params: dict[str, Any] | None = None) -> Any:
         target = full_url(url, params)
         body = self.get_bytes(url, params, headers={"Accept": "application/json"})

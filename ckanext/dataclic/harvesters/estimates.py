@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from itertools import islice
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 from xml.etree import ElementTree
 
 from ckanext.dataclic.remote import RemoteClient, RemoteError, full_url
@@ -260,30 +260,10 @@ def _wfs(content: dict[str, Any], config: dict[str, Any], source_url: str,
               "typeNames": layer, "resultType": "hits"}
     budget.spend()
     if len(territorial.get("cql_filter", "")) > WFS_POST_OVER:
-        body = _post(client, source_url, params, territorial)
+        body = client.post_form(source_url, params, territorial, max_bytes=1024 * 1024)
     else:
         body = client.get_bytes(source_url, {**params, **territorial})
     return _number_matched(body, full_url(source_url, params)), FEATURES, False
-
-
-def _post(client: RemoteClient, url: str, params: dict[str, Any], form: dict[str, str]
-          ) -> bytes:
-    """POST a long ``cql_filter`` (as the harvest does); the answer's bytes."""
-    target = full_url(url, params)
-    client.policy.check(target)
-    limits = client.limits
-    try:
-        response = client.session.post(
-            target, data=urlencode(form), stream=True, allow_redirects=False,
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-            timeout=(limits.connect_timeout, limits.read_timeout))
-    except Exception as exc:  # requests' errors, without importing requests here
-        raise RemoteError(target, f"connection failed ({type(exc).__name__})") from exc
-    if response.status_code >= 300:
-        response.close()
-        raise RemoteError(target, f"the server answered {response.status_code}",
-                          response.status_code)
-    return b"".join(client._chunks(response, target, 1024 * 1024))
 
 
 def _number_matched(body: bytes, url: str) -> int:

@@ -17,7 +17,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 from ckanext.dataclic.remote import RemoteClient, RemoteError, full_url
 
@@ -77,30 +76,15 @@ def next_link(header: str) -> str | None:
 
 def post_form_json(client: RemoteClient, url: str, params: dict[str, Any],
                    form: dict[str, str], meter: Meter) -> Any:
-    """POST ``form`` (URL-encoded) to ``url?params``; the answer as JSON. Same host policy,
-    timeouts and size cap as the client's GET."""
-    target = full_url(url, params)
-    client.policy.check(target)
-    limits = client.limits
-    try:
-        response = client.session.post(
-            target, data=urlencode(form), stream=True, allow_redirects=False,
-            headers={"Content-Type": "application/x-www-form-urlencoded",
-                     "Accept": "application/json"},
-            timeout=(limits.connect_timeout, limits.read_timeout))
-    except Exception as exc:  # requests' errors, without importing requests here
-        raise RemoteError(target, f"connection failed ({type(exc).__name__})") from exc
+    """POST ``form`` (URL-encoded) to ``url?params``; the answer as JSON, metered."""
     meter.requests += 1
-    if response.status_code >= 300:
-        response.close()
-        raise RemoteError(target, f"the server answered {response.status_code} "
-                          f"{response.reason or 'error'}", response.status_code)
-    body = b"".join(client._chunks(response, target, limits.max_bytes))
+    body = client.post_form(url, params, form, headers={"Accept": "application/json"})
     meter.bytes += len(body)
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RemoteError(target, f"the answer is not valid JSON ({exc})", 200) from exc
+        raise RemoteError(full_url(url, params), f"the answer is not valid JSON ({exc})",
+                          200) from exc
 
 
 def download(client: RemoteClient, url: str, dest: Path, meter: Meter,
